@@ -1,0 +1,1 @@
+"""County server (FastAPI): reference data and the sync endpoints; see issue 5."""

@@ -1,0 +1,1 @@
+"""`station-app …` subcommands: thin over the same services as the UI."""

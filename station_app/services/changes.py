@@ -1,0 +1,254 @@
+"""Record every write for audit and sync in the same transaction as the write itself.
+
+A ``before_flush`` hook on service sessions turns each new or changed synced row into an
+outbox op (only the changed fields travel) and an audit entry (before → after, ID numbers
+masked). A session without an actor refuses to write: nothing reaches the database around
+the service layer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Iterable
+
+from sqlalchemy import event, inspect, insert
+from sqlalchemy.orm import Session
+
+from station_app.domain.errors import PermissionDenied
+from station_app.domain.hlc import HybridLogicalClock, Timestamp
+from station_app.domain.masking import mask_id
+from station_app.store.base import SYNC_BOOKKEEPING_FIELDS, SyncedMixin, new_id, utcnow
+from station_app.store.models import AuditEntry, OutboxOp, SyncState
+
+HLC_STATE_KEY = "hlc_last"
+#: Fields whose values are masked wherever they are copied for audit (PIPL).
+SENSITIVE_FIELDS = frozenset({"id_number"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: every write is attributed to one."""
+
+    username: str
+    display_name: str
+    role: str
+    place_code: str
+    station_code: str
+
+
+#: The actor for writes the software itself makes (migrations of data, demo seeding).
+def system_actor(station_code: str = "") -> Actor:
+    return Actor("system", "系统", "admin", "", station_code)
+
+
+class SharedClock:
+    """One HLC per database, shared by every thread's sessions."""
+
+    def __init__(self, clock: HybridLogicalClock):
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def now(self) -> Timestamp:
+        with self._lock:
+            return self._clock.now()
+
+    def receive(self, remote: Timestamp) -> Timestamp:
+        with self._lock:
+            return self._clock.receive(remote)
+
+    @property
+    def inner(self) -> HybridLogicalClock:
+        return self._clock
+
+    @property
+    def last(self) -> Timestamp | None:
+        return self._clock.last
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def _mask_sensitive(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (mask_id(v) if k in SENSITIVE_FIELDS and v else v) for k, v in values.items()}
+
+
+def _dumps(values: dict[str, Any] | None) -> str:
+    if not values:
+        return ""
+    return json.dumps(values, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def synced_field_names(model: type[SyncedMixin]) -> list[str]:
+    """Column attributes that travel in sync ops (bookkeeping and local-only fields excluded)."""
+    mapper = inspect(model)
+    local = getattr(model, "__local_fields__", frozenset())
+    return [
+        attr.key for attr in mapper.column_attrs
+        if attr.key not in SYNC_BOOKKEEPING_FIELDS and attr.key not in local
+    ]
+
+
+def _apply_scalar_defaults(obj: SyncedMixin) -> None:
+    """Column defaults normally land at INSERT; the outbox needs them now."""
+    mapper = inspect(type(obj))
+    for attr in mapper.column_attrs:
+        column = attr.columns[0]
+        if getattr(obj, attr.key) is not None or column.default is None:
+            continue
+        default = column.default
+        if default.is_scalar:
+            setattr(obj, attr.key, default.arg)
+        elif default.is_callable:
+            setattr(obj, attr.key, default.arg(None))
+
+
+def _changed_fields(obj: SyncedMixin) -> dict[str, tuple[Any, Any]]:
+    """field → (before, after) for the columns changed since load."""
+    state = inspect(obj)
+    changes: dict[str, tuple[Any, Any]] = {}
+    for attr in state.mapper.column_attrs:
+        history = state.attrs[attr.key].history
+        if not history.has_changes():
+            continue
+        before = history.deleted[0] if history.deleted else None
+        after = history.added[0] if history.added else None
+        if before != after:
+            changes[attr.key] = (before, after)
+    return changes
+
+
+class ChangeRecorder:
+    """Installed on a sessionmaker; see the module docstring."""
+
+    def __init__(self, clock: SharedClock, station_code: str):
+        self.clock = clock
+        self.station_code = station_code
+
+    def install(self, session_factory) -> None:
+        event.listen(session_factory, "before_flush", self._before_flush)
+
+    # -- the hook ---------------------------------------------------------------------------
+
+    def _before_flush(self, session: Session, _flush_context, _instances) -> None:
+        if session.info.get("sync_apply"):
+            return  # the sync engine stamps and records what it applies itself
+        touched = [o for o in list(session.new) + list(session.dirty) if isinstance(o, SyncedMixin)]
+        for obj in session.deleted:
+            if isinstance(obj, SyncedMixin):
+                raise PermissionDenied("同步数据不能物理删除，请使用作废/注销（软删除）。")
+        if not touched:
+            return
+        actor: Actor | None = session.info.get("actor")
+        if actor is None:
+            raise PermissionDenied("所有写入必须经过业务服务层（缺少操作人）。")
+        action = session.info.get("action", "")
+        last_ts: Timestamp | None = None
+        for obj in touched:
+            if type(obj).__reference__ and not session.info.get("reference_write"):
+                raise PermissionDenied("县级参考数据只读，只能由县医保局下发。")
+            is_new = obj in session.new
+            if is_new:
+                _apply_scalar_defaults(obj)
+                fields = {k: getattr(obj, k) for k in synced_field_names(type(obj))}
+                fields["village_code"] = obj.village_code
+                before_audit, after_audit, op = None, fields, "insert"
+            else:
+                changes = _changed_fields(obj)
+                local = type(obj).__local_fields__
+                travelling = {k: v for k, v in changes.items()
+                              if k not in SYNC_BOOKKEEPING_FIELDS and k not in local}
+                if not changes:
+                    continue
+                before_audit = {k: b for k, (b, _a) in changes.items() if k not in SYNC_BOOKKEEPING_FIELDS}
+                after_audit = {k: a for k, (_b, a) in changes.items() if k not in SYNC_BOOKKEEPING_FIELDS}
+                fields = {k: a for k, (_b, a) in travelling.items()}
+                op = "delete" if fields.get("deleted") is True else "update"
+                if not fields:  # only local search keys changed: audit-free, sync-free
+                    continue
+            ts = self.clock.now()
+            last_ts = ts
+            obj.updated_hlc = ts.pack()
+            if not session.info.get("skip_outbox"):
+                session.add(OutboxOp(
+                    op_id=new_id(), table_name=obj.__tablename__, row_id=obj.id,
+                    village_code=obj.village_code, op=op,
+                    fields_json=_dumps({k: to_jsonable(v) for k, v in fields.items()}) or "{}",
+                    base_version=obj.row_version or 0, hlc=ts.pack(),
+                ))
+            session.add(AuditEntry(
+                at=utcnow(), username=actor.username, station_code=actor.station_code or self.station_code,
+                action=action or op, table_name=obj.__tablename__, row_id=obj.id,
+                before_json=_dumps(_mask_sensitive({k: to_jsonable(v) for k, v in (before_audit or {}).items()})),
+                after_json=_dumps(_mask_sensitive({k: to_jsonable(v) for k, v in after_audit.items()})),
+            ))
+        if last_ts is not None:
+            save_clock_state(session, last_ts)
+
+    # -- bulk path --------------------------------------------------------------------------
+
+    def bulk_insert(self, session: Session, model: type[SyncedMixin], rows: Iterable[dict[str, Any]],
+                    *, summary: str, record_outbox: bool = True) -> int:
+        """Insert many rows with Core (demo data, a new enrollment year) and record them.
+
+        Each row gets its id, HLC and an outbox op like the ORM path; the audit gets one
+        summary entry for the whole batch instead of one per row.
+        """
+        actor: Actor | None = session.info.get("actor")
+        if actor is None:
+            raise PermissionDenied("所有写入必须经过业务服务层（缺少操作人）。")
+        if model.__reference__ and not session.info.get("reference_write"):
+            raise PermissionDenied("县级参考数据只读，只能由县医保局下发。")
+        travelling = set(synced_field_names(model)) | {"village_code"}
+        prepared: list[dict[str, Any]] = []
+        outbox: list[dict[str, Any]] = []
+        ts: Timestamp | None = None
+        for row in rows:
+            ts = self.clock.now()
+            row = dict(row)
+            row.setdefault("id", new_id())
+            row.setdefault("deleted", False)
+            row.setdefault("row_version", 0)
+            row["updated_hlc"] = ts.pack()
+            prepared.append(row)
+            if record_outbox:
+                fields = {k: to_jsonable(v) for k, v in row.items() if k in travelling}
+                outbox.append(dict(
+                    op_id=new_id(), batch_id=None, table_name=model.__tablename__, row_id=row["id"],
+                    village_code=row.get("village_code"), op="insert", fields_json=_dumps(fields) or "{}",
+                    base_version=0, hlc=ts.pack(), state="pending", attempts=0, last_error="",
+                    created_at=utcnow(),
+                ))
+        if not prepared:
+            return 0
+        session.execute(insert(model), prepared)
+        if outbox:
+            session.execute(insert(OutboxOp), outbox)
+        session.add(AuditEntry(
+            at=utcnow(), username=actor.username, station_code=actor.station_code or self.station_code,
+            action=session.info.get("action", "bulk_insert"), table_name=model.__tablename__,
+            summary=f"{summary}（{len(prepared)} 条）",
+        ))
+        assert ts is not None
+        save_clock_state(session, ts)
+        return len(prepared)
+
+
+def save_clock_state(session: Session, ts: Timestamp) -> None:
+    """Persist the HLC with the write, so a restart never reissues an older timestamp."""
+    with session.no_autoflush:
+        state = session.get(SyncState, HLC_STATE_KEY)
+    if state is None:
+        session.add(SyncState(key=HLC_STATE_KEY, value=ts.pack()))
+    elif state.value < ts.pack():
+        state.value = ts.pack()
+
+
+def load_clock_state(session: Session) -> Timestamp | None:
+    state = session.get(SyncState, HLC_STATE_KEY)
+    return Timestamp.parse(state.value) if state and state.value else None

@@ -1,0 +1,54 @@
+"""Declarative base and the columns every synced row carries (see shared/design/SYNC.md)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Explicit constraint names so Alembic batch mode on SQLite can find and alter them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> str:
+    """Row ids are UUIDs born where the row is born, so offline stations never collide."""
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class SyncedMixin:
+    """Columns of every row that travels between station and county server.
+
+    ``village_code`` is the scope key (None for county-wide reference rows);
+    ``updated_hlc`` orders writes to the same field; ``row_version`` is assigned by the
+    server; ``deleted`` is the tombstone — synced rows are never hard-deleted.
+    """
+
+    #: Set on reference tables: written only by the county feed, never by a station.
+    __reference__ = False
+    #: Fields that never travel (derived locally, e.g. search keys).
+    __local_fields__: frozenset[str] = frozenset()
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    village_code: Mapped[str | None] = mapped_column(String(20), index=True)
+    updated_hlc: Mapped[str] = mapped_column(String(64), default="")
+    row_version: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+SYNC_BOOKKEEPING_FIELDS = frozenset({"id", "updated_hlc", "row_version"})
+
+
+def utcnow() -> datetime:
+    return datetime.utcnow().replace(microsecond=0)

@@ -1,0 +1,45 @@
+"""Engine and session setup for the station's SQLite file.
+
+WAL so the UI can read while a worker writes; ``synchronous=FULL`` so a save the user
+saw succeed survives a power cut; foreign keys on (SQLite leaves them off by default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.execute("PRAGMA cache_size=-32000")  # 32 MB page cache
+    cursor.close()
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f"sqlite:///{Path(path)}"
+
+
+def make_engine(path_or_url: str | Path, *, echo: bool = False) -> Engine:
+    """An engine for a station database file (or any SQLAlchemy URL, for the server/tests)."""
+    url = str(path_or_url)
+    if "://" not in url:
+        url = sqlite_url(path_or_url)
+    engine = create_engine(url, echo=echo)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _set_sqlite_pragmas)
+    return engine
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # expire_on_commit=False: objects handed to the UI stay readable after the service commits.
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,114 @@
+"""Bring a station database to the current schema at start, backing it up first."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine
+
+from station_app import paths
+from station_app.domain.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+class SchemaTooNew(DomainError):
+    """The database was written by a newer version of the app."""
+
+
+def alembic_config(connection=None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(paths.migrations_dir()))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations must have exactly one head, found {heads}")
+    return heads[0]
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+@dataclass
+class MigrationResult:
+    before: str | None
+    after: str
+    backup_path: Path | None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)
+
+
+def backup_copy(db_path: Path, reason: str, backups: Path | None = None) -> Path:
+    """Consistent copy through SQLite's online backup API (safe with WAL and open readers)."""
+    backups = backups or paths.backups_dir()
+    backups.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = backups / f"{db_path.stem}-{reason}-{stamp}.db"
+    source = sqlite3.connect(db_path)
+    try:
+        dest = sqlite3.connect(target)
+        try:
+            source.backup(dest)
+        finally:
+            dest.close()
+    finally:
+        source.close()
+    return target
+
+
+def _known_revision(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def ensure_current(engine: Engine, db_path: Path | None = None, backups: Path | None = None) -> MigrationResult:
+    """Upgrade to head if behind; copy the file aside first when it already held a schema."""
+    head = head_revision()
+    before = current_revision(engine)
+    if before == head:
+        return MigrationResult(before, head, None)
+    script = ScriptDirectory.from_config(alembic_config())
+    if before is not None and not _known_revision(script, before):
+        raise SchemaTooNew("数据库版本比本程序新，请先升级本程序再打开此数据库。")
+    backup_path = None
+    if before is not None and db_path is not None and db_path.exists():
+        backup_path = backup_copy(db_path, f"before-migrate-{before}", backups)
+        logger.info("backed up database before migration to %s", backup_path)
+    upgrade(engine)
+    logger.info("migrated database %s -> %s", before, head)
+    return MigrationResult(before, head, backup_path)
+
+
+def sqlite_path_of(engine: Engine) -> Path | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
+
+

@@ -1,0 +1,440 @@
+"""The station database: places, people, the three archives, notices, audit and sync bookkeeping.
+
+Money is stored as integer 分 (fen) to stay exact; years are benefit years (待遇年度).
+Enumerated columns hold the English codes of ``station_app.domain.enums``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, SyncedMixin, utcnow
+
+# --------------------------------------------------------------------------- places
+
+
+class Place(SyncedMixin, Base):
+    """County → township → village → group; codes are the administrative division codes."""
+
+    __tablename__ = "place"
+    __reference__ = True
+
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    level: Mapped[str] = mapped_column(String(12))
+    parent_code: Mapped[str | None] = mapped_column(String(20), index=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Station(SyncedMixin, Base):
+    """A village clinic station or a township centre; this database belongs to one."""
+
+    __tablename__ = "station"
+
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(12))  # StationScope
+    place_code: Mapped[str] = mapped_column(String(20))
+    county_code: Mapped[str] = mapped_column(String(20))
+    supervision_phone: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(String(120), default="")
+
+
+class User(SyncedMixin, Base):
+    __tablename__ = "app_user"
+    __local_fields__ = frozenset({"password_hash", "failed_logins", "locked_until", "last_login_at"})
+
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(20))  # Role
+    #: Place the user works for: a village code for 村医, a township code for 专干.
+    place_code: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    password_hash: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# --------------------------------------------------------------------------- people
+
+
+class Household(SyncedMixin, Base):
+    __tablename__ = "household"
+
+    household_no: Mapped[str] = mapped_column(String(30), index=True)
+    group_code: Mapped[str | None] = mapped_column(String(20), index=True)
+    head_name: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(String(120), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    category: Mapped[str] = mapped_column(String(20), default="general")  # HouseholdCategory
+    category_since: Mapped[date | None] = mapped_column(Date)
+    helper_name: Mapped[str] = mapped_column(String(40), default="")  # 包帮责任人
+    helper_phone: Mapped[str] = mapped_column(String(20), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    members: Mapped[list[Resident]] = relationship(back_populates="household")
+
+
+class Resident(SyncedMixin, Base):
+    __tablename__ = "resident"
+    # Search keys are recomputed wherever the name changes; they never travel.
+    __local_fields__ = frozenset({"name_pinyin", "name_initials"})
+    __table_args__ = (
+        Index("ix_resident_village_group", "village_code", "group_code"),
+        Index("ix_resident_name_birth", "name", "birth_date"),
+    )
+
+    household_id: Mapped[str | None] = mapped_column(ForeignKey("household.id"), index=True)
+    group_code: Mapped[str | None] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(40))
+    name_pinyin: Mapped[str] = mapped_column(String(120), default="")
+    name_initials: Mapped[str] = mapped_column(String(20), default="")
+    sex: Mapped[str] = mapped_column(String(1))  # Sex
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    birth_date: Mapped[date] = mapped_column(Date)
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    relation: Mapped[str] = mapped_column(String(20), default="other")  # Relation to head
+    status: Mapped[str] = mapped_column(String(12), default="registered")  # ResidentStatus
+    status_date: Mapped[date | None] = mapped_column(Date)
+    #: Sorted ``,``-joined SpecialGroup codes: one field, so sync merges it as a unit.
+    special_groups: Mapped[str] = mapped_column(String(120), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    household: Mapped[Household | None] = relationship(back_populates="members")
+
+
+# --------------------------------------------------------------------------- county reference
+
+
+class CountyYearSetting(SyncedMixin, Base):
+    """Per benefit year: individual premium and the collection window (汉阴 "时限制")."""
+
+    __tablename__ = "county_year_setting"
+    __reference__ = True
+    __table_args__ = (UniqueConstraint("county_code", "year"),)
+
+    county_code: Mapped[str] = mapped_column(String(20))
+    year: Mapped[int] = mapped_column(Integer)
+    premium_fen: Mapped[int] = mapped_column(Integer)
+    collection_start: Mapped[date] = mapped_column(Date)
+    deadline: Mapped[date] = mapped_column(Date)
+    fiscal_subsidy_fen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SubsidyRule(SyncedMixin, Base):
+    """资助参保: how much of the premium the county pays for a special group in a year."""
+
+    __tablename__ = "subsidy_rule"
+    __reference__ = True
+    __table_args__ = (UniqueConstraint("county_code", "year", "special_group"),)
+
+    county_code: Mapped[str] = mapped_column(String(20))
+    year: Mapped[int] = mapped_column(Integer)
+    special_group: Mapped[str] = mapped_column(String(20))  # SpecialGroup
+    category_name: Mapped[str] = mapped_column(String(40))  # e.g. 一类资助
+    level: Mapped[int] = mapped_column(Integer, default=1)  # lower = more generous, wins
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    amount_fen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Disease(SyncedMixin, Base):
+    """门诊慢特病 catalogue entry; the catalogue is county reference data, never hard-coded."""
+
+    __tablename__ = "disease"
+    __reference__ = True
+
+    county_code: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    category: Mapped[str] = mapped_column(String(40), default="")  # shown on notices
+    annual_limit_fen: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AssistanceType(SyncedMixin, Base):
+    __tablename__ = "assistance_type"
+    __reference__ = True
+
+    county_code: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ReimbursementRate(SyncedMixin, Base):
+    __tablename__ = "reimbursement_rate"
+    __reference__ = True
+    __table_args__ = (UniqueConstraint("county_code", "year", "hospital_level"),)
+
+    county_code: Mapped[str] = mapped_column(String(20))
+    year: Mapped[int] = mapped_column(Integer)
+    hospital_level: Mapped[str] = mapped_column(String(20))  # HospitalLevel
+    ratio_pct: Mapped[int] = mapped_column(Integer)
+    deductible_fen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Policy(SyncedMixin, Base):
+    """A county policy text for the 医保惠民政策 notice."""
+
+    __tablename__ = "policy"
+    __reference__ = True
+
+    county_code: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(120))
+    category: Mapped[str] = mapped_column(String(40), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    doc_no: Mapped[str] = mapped_column(String(80), default="")  # 政策依据（文号）
+    year: Mapped[int | None] = mapped_column(Integer)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --------------------------------------------------------------------------- archive 1: enrollment
+
+
+class Enrollment(SyncedMixin, Base):
+    __tablename__ = "enrollment"
+    __table_args__ = (
+        UniqueConstraint("resident_id", "year"),
+        Index("ix_enrollment_year_status", "year", "status"),
+    )
+
+    resident_id: Mapped[str] = mapped_column(ForeignKey("resident.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="unpaid")  # EnrollmentStatus
+    subsidy_category: Mapped[str] = mapped_column(String(40), default="")
+    subsidy_fen: Mapped[int] = mapped_column(Integer, default=0)
+    paid_fen: Mapped[int] = mapped_column(Integer, default=0)
+    paid_date: Mapped[date | None] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(20), default="")  # PaymentChannel
+    other_channel_note: Mapped[str] = mapped_column(String(60), default="")  # 职工医保, 外地参保 …
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+# --------------------------------------------------------------------------- archive 2: chronic cards
+
+
+class ChronicCard(SyncedMixin, Base):
+    __tablename__ = "chronic_card"
+
+    resident_id: Mapped[str] = mapped_column(ForeignKey("resident.id"), index=True)
+    disease_code: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12), default="applied")  # CardStatus
+    applied_date: Mapped[date] = mapped_column(Date)
+    materials: Mapped[str] = mapped_column(Text, default="")
+    assessed_date: Mapped[date | None] = mapped_column(Date)
+    assessed_by: Mapped[str] = mapped_column(String(60), default="")
+    issued_date: Mapped[date | None] = mapped_column(Date)
+    card_no: Mapped[str] = mapped_column(String(30), default="")
+    benefit_start: Mapped[date | None] = mapped_column(Date)
+    refused_reason: Mapped[str] = mapped_column(Text, default="")
+    cancelled_date: Mapped[date | None] = mapped_column(Date)
+    cancel_reason: Mapped[str] = mapped_column(String(60), default="")
+    last_refill_date: Mapped[date | None] = mapped_column(Date)
+    supply_days: Mapped[int] = mapped_column(Integer, default=30)
+    #: Free-text diagnosis: sensitive, never printed on a notice.
+    diagnosis_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class CardUsage(SyncedMixin, Base):
+    """Whether a card holder used the card in a month (卡月使用率)."""
+
+    __tablename__ = "card_usage"
+    __table_args__ = (UniqueConstraint("card_id", "month"),)
+
+    card_id: Mapped[str] = mapped_column(ForeignKey("chronic_card.id"))
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM
+    used: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(12), default="clinic")  # clinic | settlement
+    amount_fen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --------------------------------------------------------------------------- archive 3: assistance
+
+
+class AssistanceCase(SyncedMixin, Base):
+    __tablename__ = "assistance_case"
+
+    resident_id: Mapped[str] = mapped_column(ForeignKey("resident.id"), index=True)
+    type_code: Mapped[str] = mapped_column(String(20))
+    subject_category: Mapped[str] = mapped_column(String(40), default="")  # 救助对象类别
+    hospital: Mapped[str] = mapped_column(String(80), default="")
+    hospital_level: Mapped[str] = mapped_column(String(20), default="")
+    admitted_on: Mapped[date | None] = mapped_column(Date)
+    discharged_on: Mapped[date | None] = mapped_column(Date)
+    total_fen: Mapped[int] = mapped_column(Integer, default=0)
+    basic_insurance_fen: Mapped[int] = mapped_column(Integer, default=0)
+    serious_illness_fen: Mapped[int] = mapped_column(Integer, default=0)  # 大病保险
+    assistance_fen: Mapped[int] = mapped_column(Integer, default=0)
+    self_pay_fen: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12), default="applied")  # AssistanceStatus
+    applied_date: Mapped[date] = mapped_column(Date)
+    reviewed_date: Mapped[date | None] = mapped_column(Date)
+    reviewed_by: Mapped[str] = mapped_column(String(40), default="")
+    paid_date: Mapped[date | None] = mapped_column(Date)
+    refused_reason: Mapped[str] = mapped_column(Text, default="")
+    diagnosis_note: Mapped[str] = mapped_column(Text, default="")  # sensitive
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class AssistanceReferral(SyncedMixin, Base):
+    """Seed 004 "1+N": a serious case referred to another agency, and what came of it."""
+
+    __tablename__ = "assistance_referral"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("assistance_case.id"), index=True)
+    agency: Mapped[str] = mapped_column(String(24))  # ReferralAgency
+    referred_date: Mapped[date] = mapped_column(Date)
+    outcome: Mapped[str] = mapped_column(String(120), default="")
+    outcome_date: Mapped[date | None] = mapped_column(Date)
+    amount_fen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --------------------------------------------------------------------------- service log
+
+
+class ServiceEntry(SyncedMixin, Base):
+    __tablename__ = "service_entry"
+    __table_args__ = (Index("ix_service_entry_date", "service_date"),)
+
+    resident_id: Mapped[str] = mapped_column(ForeignKey("resident.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # ServiceKind
+    service_date: Mapped[date] = mapped_column(Date)
+    doctor_username: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+# --------------------------------------------------------------------------- notices
+
+
+class Notice(SyncedMixin, Base):
+    """An issued public notice, archived as printed (PDF, source data, hash)."""
+
+    __tablename__ = "notice"
+
+    kind: Mapped[str] = mapped_column(String(16))  # NoticeKind
+    group_code: Mapped[str | None] = mapped_column(String(20))
+    year: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(120))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    supervision_phone: Mapped[str] = mapped_column(String(40), default="")
+    issued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    issued_by: Mapped[str] = mapped_column(String(40))
+    pdf_path: Mapped[str] = mapped_column(String(260), default="")
+    data_json: Mapped[str] = mapped_column(Text, default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+
+
+class NoticeObjection(SyncedMixin, Base):
+    """异议 received during the 公示期, with its outcome."""
+
+    __tablename__ = "notice_objection"
+
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notice.id"), index=True)
+    received_date: Mapped[date] = mapped_column(Date)
+    raised_by: Mapped[str] = mapped_column(String(40), default="")
+    content: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    outcome_date: Mapped[date | None] = mapped_column(Date)
+
+
+# --------------------------------------------------------------------------- local bookkeeping
+
+
+class AuditEntry(Base):
+    """Who changed what, when, before → after. Local to the station; never synced."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_row", "table_name", "row_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(40))
+    station_code: Mapped[str] = mapped_column(String(32), default="")
+    action: Mapped[str] = mapped_column(String(40))  # insert | update | delete | a use-case name
+    table_name: Mapped[str] = mapped_column(String(40), default="")
+    row_id: Mapped[str] = mapped_column(String(36), default="")
+    #: JSON; ID numbers inside are masked before they are written here (PIPL).
+    before_json: Mapped[str] = mapped_column(Text, default="")
+    after_json: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(String(200), default="")
+
+
+class OutboxOp(Base):
+    """One local change waiting to be pushed: only the fields that changed travel."""
+
+    __tablename__ = "sync_outbox"
+    __table_args__ = (Index("ix_outbox_state", "state", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    op_id: Mapped[str] = mapped_column(String(36), unique=True)
+    batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    table_name: Mapped[str] = mapped_column(String(40))
+    row_id: Mapped[str] = mapped_column(String(36))
+    village_code: Mapped[str | None] = mapped_column(String(20))
+    op: Mapped[str] = mapped_column(String(8))  # insert | update | delete
+    fields_json: Mapped[str] = mapped_column(Text)
+    base_version: Mapped[int] = mapped_column(Integer, default=0)
+    hlc: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending|sent|accepted|rejected
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SyncState(Base):
+    """Key/value sync bookkeeping: HLC state, pull cursors, last success, server skew."""
+
+    __tablename__ = "sync_state"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
+class SyncConflict(Base):
+    """A field where a remote change beat a local one: both values kept for review."""
+
+    __tablename__ = "sync_conflict"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    table_name: Mapped[str] = mapped_column(String(40))
+    row_id: Mapped[str] = mapped_column(String(36))
+    field: Mapped[str] = mapped_column(String(40))
+    local_value: Mapped[str] = mapped_column(Text, default="")
+    remote_value: Mapped[str] = mapped_column(Text, default="")
+    local_hlc: Mapped[str] = mapped_column(String(64), default="")
+    remote_hlc: Mapped[str] = mapped_column(String(64), default="")
+    detected_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    resolution: Mapped[str] = mapped_column(String(12), default="")  # '' | mine | theirs
+    resolved_by: Mapped[str] = mapped_column(String(40), default="")
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AppSetting(Base):
+    """Station-local settings (e.g. masking mode, 公示期 days); not synced."""
+
+    __tablename__ = "app_setting"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
+SYNCED_MODELS: tuple[type[SyncedMixin], ...] = tuple(
+    m.class_ for m in Base.registry.mappers if issubclass(m.class_, SyncedMixin)
+)
+MODEL_BY_TABLE: dict[str, type[SyncedMixin]] = {m.__tablename__: m for m in SYNCED_MODELS}  # type: ignore[attr-defined]
