@@ -34,12 +34,12 @@ def cmd_gui(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from station_app.services.demo import build_demo
-
     db = Path(args.db)
     if db.exists() and not args.force:
         print(f"数据库已存在：{db}（如需覆盖请加 --force）", file=sys.stderr)
         return 2
+    from station_app.services.demo import build_demo
+
     if db.exists():
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
