@@ -19,8 +19,18 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
+    """Masks ID numbers in the message and in an attached traceback (SQL errors quote parameters)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None  # the formatter would render it again, unmasked
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None

@@ -27,3 +27,14 @@ def test_filter_rewrites_formatted_records(caplog):
     with caplog.at_level(logging.INFO):
         logger.info("resident %s saved", "11010519491231002X")
     assert "11010519491231002X" not in caplog.text and "110105********002X" in caplog.text
+
+
+def test_tracebacks_are_masked_too(caplog):
+    logger = logging.getLogger("station_app.test.tb")
+    logger.addFilter(RedactingFilter())
+    with caplog.at_level(logging.ERROR):
+        try:
+            raise ValueError("UNIQUE constraint failed: ('11010519491231002X',)")
+        except ValueError:
+            logger.exception("save failed")
+    assert "11010519491231002X" not in caplog.text and "110105********002X" in caplog.text

@@ -23,6 +23,9 @@ MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 6
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
+# The station code names this station in every HLC timestamp: short, no spaces.
+STATION_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{2,24}$")
+PLACE_CODE_PATTERN = re.compile(r"^\d{6,20}$")
 
 # Light parameters: a clinic PC is slow and sign-in must feel instant (~50 ms).
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -48,7 +51,17 @@ def setup_station(ws: Workspace, *, code: str, name: str, scope: str, place_code
     """First run: create this database's station and its administrator."""
     if ws.is_set_up:
         raise ValidationError("本数据库已完成初始设置。")
-    scope = StationScope(scope).value
+    if not STATION_CODE_PATTERN.match(code or ""):
+        raise ValidationError("站点编码只能包含字母、数字、下划线、点和横线，2–24 位，不能有空格。", field="code")
+    if not (name or "").strip():
+        raise ValidationError("请输入站点名称。", field="name")
+    if not PLACE_CODE_PATTERN.match(place_code or ""):
+        raise ValidationError("所属地区编码应为 6–20 位数字（行政区划代码）。", field="place_code")
+    try:
+        scope = StationScope(scope).value
+    except ValueError:
+        raise ValidationError("站点类型无效：应为村或乡镇。", field="scope") from None
+    name = name.strip()
     _check_username(admin_username)
     _check_new_password(admin_password)
     with ws.read() as session:

@@ -65,8 +65,12 @@ class Workspace:
         path = Path(db_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         engine = make_engine(path)
-        result = migrate.ensure_current(engine, path, backups)
-        return cls(engine, path, result)
+        try:
+            result = migrate.ensure_current(engine, path, backups)
+            return cls(engine, path, result)
+        except BaseException:
+            engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()

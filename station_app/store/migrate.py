@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import Engine
+import ast
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, inspect, text
 
 from station_app import paths
 from station_app.domain.errors import DomainError
+
+if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: only when a migration is really due
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +27,9 @@ class SchemaTooNew(DomainError):
     """The database was written by a newer version of the app."""
 
 
-def alembic_config(connection=None) -> Config:
+def alembic_config(connection=None) -> "Config":
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(paths.migrations_dir()))
     if connection is not None:
@@ -33,8 +37,32 @@ def alembic_config(connection=None) -> Config:
     return cfg
 
 
+def _assigned_literals(path: Path) -> dict[str, object]:
+    """Top-level ``name = <literal>`` assignments of a revision file, read without running it."""
+    values: dict[str, object] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else (
+            node.target if isinstance(node, ast.AnnAssign) else None)
+        if isinstance(target, ast.Name) and node.value is not None:
+            try:
+                values[target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return values
+
+
 def head_revision() -> str:
-    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    """The single head of the revision graph, read from the files (no Alembic import)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (paths.migrations_dir() / "versions").glob("*.py"):
+        values = _assigned_literals(path)
+        if "revision" not in values:
+            continue
+        revisions.add(str(values["revision"]))
+        down = values.get("down_revision")
+        parents.update([down] if isinstance(down, str) else list(down or ()))
+    heads = sorted(revisions - parents)
     if len(heads) != 1:
         raise RuntimeError(f"migrations must have exactly one head, found {heads}")
     return heads[0]
@@ -42,7 +70,9 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 @dataclass
@@ -53,11 +83,15 @@ class MigrationResult:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), revision)
 
@@ -80,7 +114,9 @@ def backup_copy(db_path: Path, reason: str, backups: Path | None = None) -> Path
     return target
 
 
-def _known_revision(script: ScriptDirectory, revision: str) -> bool:
+def _known_revision(script: "ScriptDirectory", revision: str) -> bool:
+    from alembic.util.exc import CommandError
+
     try:
         return script.get_revision(revision) is not None
     except CommandError:
@@ -93,6 +129,8 @@ def ensure_current(engine: Engine, db_path: Path | None = None, backups: Path | 
     before = current_revision(engine)
     if before == head:
         return MigrationResult(before, head, None)
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     if before is not None and not _known_revision(script, before):
         raise SchemaTooNew("数据库版本比本程序新，请先升级本程序再打开此数据库。")

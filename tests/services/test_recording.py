@@ -208,3 +208,14 @@ def test_system_actor_is_attributed(township_ws):
     with ws.read() as session:
         setup_entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "setup_station")).all()
     assert setup_entries and {e.username for e in setup_entries} == {system_actor().username}
+
+
+@pytest.mark.parametrize("code, field", [("has space", "code"), ("x" * 30, "code"), ("", "code")])
+def test_station_setup_validates_its_code(workspace, code, field):
+    from station_app.services.auth import setup_station
+
+    with pytest.raises(ValidationError) as caught:
+        setup_station(workspace, code=code, name="站", scope="village", place_code="610921103201",
+                      admin_username="admin", admin_password="secret1")
+    assert caught.value.field == field
+    assert not workspace.is_set_up

@@ -128,3 +128,10 @@ def test_migrations_are_found_from_the_wheel_layout(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "_PACKAGE_DIR", fake_pkg)
     assert paths.migrations_dir() == fake_pkg / "_bundled" / "migrations"
     assert Path(paths.resources_dir()) == fake_pkg / "_bundled" / "resources"
+
+
+def test_fast_head_matches_alembic():
+    """head_revision() reads the files itself (start-up speed); it must agree with Alembic."""
+    from alembic.script import ScriptDirectory
+
+    assert [migrate.head_revision()] == ScriptDirectory.from_config(migrate.alembic_config()).get_heads()

@@ -1,0 +1,124 @@
+"""Key figures for the 工作台 and the status bar, computed with SQL aggregates (fast on 60,000 residents)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from station_app.domain.enums import EnrollmentStatus, PlaceLevel, ResidentStatus, StationScope
+from station_app.domain.kpi import Ratio, enrollment_rate
+from station_app.store.models import CountyYearSetting, Enrollment, Household, OutboxOp, Place, Resident
+
+from .workspace import StationInfo, Workspace
+
+logger = logging.getLogger(__name__)
+
+#: Outbox states that still wait for the county server's answer ("待上传").
+PENDING_OUTBOX_STATES = ("pending", "sent")
+
+_COVERED = tuple(s.value for s in EnrollmentStatus if s.is_covered)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the 工作台 shows; counts only, nothing personal."""
+
+    station_name: str
+    place_name: str
+    village_count: int
+    household_count: int
+    registered_residents: int
+    #: The latest benefit year whose collection has started; None before the county sets one.
+    benefit_year: int | None
+    covered: int
+    required: int
+    pending_outbox: int
+
+    @property
+    def has_enrollments(self) -> bool:
+        return self.benefit_year is not None and self.required > 0
+
+    @property
+    def enrollment_rate(self) -> Ratio:
+        return enrollment_rate(self.covered, self.required)
+
+
+def station_village_codes(session: Session, station: StationInfo | None) -> list[str]:
+    """The villages this station serves: its own village, or every village of its township."""
+    if station is None:
+        return []
+    if station.scope == StationScope.VILLAGE.value:
+        return [station.place_code]
+    # Before the county's place list arrives a township station has no villages yet.
+    return list(session.scalars(select(Place.code).where(
+        Place.parent_code == station.place_code, Place.level == PlaceLevel.VILLAGE.value,
+        Place.deleted.is_(False))))
+
+
+def current_benefit_year(session: Session, county_code: str, today: date) -> int | None:
+    """The latest benefit year whose collection window has opened."""
+    return session.scalar(select(func.max(CountyYearSetting.year)).where(
+        CountyYearSetting.county_code == county_code, CountyYearSetting.deleted.is_(False),
+        CountyYearSetting.collection_start <= today))
+
+
+def _pending_outbox(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(OutboxOp)
+                          .where(OutboxOp.state.in_(PENDING_OUTBOX_STATES))) or 0
+
+
+def _enrollment_counts(session: Session, villages: list[str], year: int) -> tuple[int, int]:
+    """(covered, required) for the year, counting only registered, non-deleted residents.
+
+    Counted as (every live enrollment of the year) − (those whose resident is deleted or no
+    longer 在册): joining 60,000 enrollments to residents on their UUID keys costs ~140 ms,
+    while the second set is small and is reached from the resident side (the LEFT JOIN keeps
+    SQLite from reordering it), ~60 ms for both queries together. Scope is the enrollment's
+    own village code, the key it is synced under.
+    """
+    live = (Enrollment.year == year, Enrollment.deleted.is_(False), Enrollment.village_code.in_(villages))
+    by_status: dict[str, int] = dict(session.execute(
+        select(Enrollment.status, func.count()).where(*live).group_by(Enrollment.status)).all())
+    gone = session.execute(
+        select(Enrollment.status, func.count()).select_from(Resident)
+        .outerjoin(Enrollment, and_(Enrollment.resident_id == Resident.id, *live))
+        .where(or_(Resident.deleted.is_(True), Resident.status != ResidentStatus.REGISTERED.value))
+        .group_by(Enrollment.status))
+    for status, count in gone:
+        if status is not None:  # residents without an enrollment this year
+            by_status[status] -= count
+    covered = sum(by_status.get(code, 0) for code in _COVERED)
+    required = sum(count for status, count in by_status.items()
+                   if status != EnrollmentStatus.NOT_REQUIRED.value)
+    return covered, required
+
+
+def station_overview(ws: Workspace, *, today: date | None = None) -> Overview:
+    """Figures for this station's villages; zeros (and no year) before first-run set-up."""
+    today = today or date.today()
+    station = ws.station
+    with ws.read() as session:
+        pending = _pending_outbox(session)
+        if station is None:
+            return Overview("", "", 0, 0, 0, None, 0, 0, pending)
+        place_name = session.scalar(select(Place.name).where(Place.code == station.place_code)) or ""
+        villages = station_village_codes(session, station)
+        households = session.scalar(select(func.count()).select_from(Household).where(
+            Household.deleted.is_(False), Household.village_code.in_(villages))) or 0
+        residents = session.scalar(select(func.count()).select_from(Resident).where(
+            Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value,
+            Resident.village_code.in_(villages))) or 0
+        year = current_benefit_year(session, station.county_code, today)
+        covered, required = _enrollment_counts(session, villages, year) if year is not None else (0, 0)
+    return Overview(station.name, place_name, len(villages), households, residents, year,
+                    covered, required, pending)
+
+
+def pending_changes(ws: Workspace) -> int:
+    """Local changes not yet accepted by the county server (for the status bar)."""
+    with ws.read() as session:
+        return _pending_outbox(session)

@@ -1,0 +1,1 @@
+"""PySide6 desktop UI: thin over the services; no SQL here."""

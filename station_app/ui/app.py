@@ -1,0 +1,189 @@
+"""Start the desktop app: fonts, crash dialog, open the database, first-run set-up, sign-in, main window.
+
+Environment:
+    STATION_APP_AUTOLOGIN=username:password — sign in without the login dialog. Only for
+    screenshots and demos; honoured only when set, and a wrong password falls back to the
+    dialog with the service's message shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+
+from station_app import paths
+from station_app.domain.errors import DomainError
+from station_app.log import redact
+from station_app.services.changes import Actor
+from station_app.services.workspace import Workspace
+
+from .main_window import MainWindow
+from .style import BASE_POINT_SIZE, FONT_FAMILY, STYLESHEET
+from .tasks import TaskManager, log_error
+
+logger = logging.getLogger(__name__)
+
+AUTOLOGIN_ENV = "STATION_APP_AUTOLOGIN"
+APP_TITLE = "村级医保服务站"
+
+
+# -- application --------------------------------------------------------------------------------
+
+
+def install_fonts(app: QApplication) -> str | None:
+    """Register the bundled fonts and make Noto Sans SC the application font.
+
+    A Windows XP-era clinic PC may have no CJK font Qt can use; bundling one means Chinese
+    never renders as boxes. Returns the family used, or None when the bundle is missing.
+    """
+    families: set[str] = set()
+    for path in paths.font_files():
+        font_id = QFontDatabase.addApplicationFont(str(path))
+        if font_id < 0:
+            logger.warning("could not load font %s", path.name)
+            continue
+        families.update(QFontDatabase.applicationFontFamilies(font_id))
+    family = FONT_FAMILY if FONT_FAMILY in families else None
+    if family is None:
+        logger.warning("bundled font %s not found; using the system font", FONT_FAMILY)
+    font = QFont(family) if family else QFont(app.font())
+    font.setPointSize(BASE_POINT_SIZE)
+    app.setFont(font)
+    return family
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName(paths.APP_NAME)
+    app.setOrganizationName(paths.APP_AUTHOR)
+    install_fonts(app)
+    app.setStyleSheet(STYLESHEET)
+    return app
+
+
+def ui_settings() -> QSettings:
+    """Window geometry and similar UI state, kept in the user's data folder (not the registry)."""
+    return QSettings(str(paths.data_dir() / "ui.ini"), QSettings.Format.IniFormat)
+
+
+# -- crashes ------------------------------------------------------------------------------------
+
+_showing_error = False
+
+
+def error_message(exc: BaseException) -> str:
+    """The text a user sees for an exception nobody handled."""
+    if isinstance(exc, DomainError):
+        return exc.message
+    return ("程序遇到了意外错误，刚才的操作可能没有完成。\n"
+            f"错误详情已记录在日志文件夹：{paths.logs_dir()}\n\n"
+            "您可以继续使用；如果问题反复出现，请联系乡镇医保专干或技术支持。")
+
+
+def _excepthook(exc_type, exc, tb) -> None:
+    global _showing_error
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    log_error(logger, "unhandled exception", exc.with_traceback(tb))
+    app = QApplication.instance()
+    if app is None or threading.current_thread() is not threading.main_thread() or _showing_error:
+        return  # never touch a widget off the main thread; never stack dialogs
+    _showing_error = True
+    try:
+        box = QMessageBox(QMessageBox.Icon.Critical, "出错了", error_message(exc))
+        if not isinstance(exc, DomainError):
+            details = "".join(traceback.format_exception(exc_type, exc, tb))
+            box.setDetailedText(redact(details))  # an ID number in a message stays masked
+        box.exec()
+    finally:
+        _showing_error = False
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        log_error(logger, f"unhandled exception in thread {getattr(args.thread, 'name', '?')}",
+                  args.exc_value.with_traceback(args.exc_traceback))
+
+
+def install_excepthook() -> None:
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook
+
+
+# -- windows ------------------------------------------------------------------------------------
+
+
+def build_main_window(ws: Workspace, actor: Actor, tasks: TaskManager | None = None,
+                      settings: QSettings | None = None) -> MainWindow:
+    """The main window for a signed-in user (also used by tests and the startup bench)."""
+    return MainWindow(ws, actor, tasks or TaskManager(), settings or ui_settings())
+
+
+def open_workspace(db_path: Path) -> Workspace | None:
+    """Open and migrate the database; on failure explain in Chinese and return None."""
+    try:
+        return Workspace.open(db_path)
+    except Exception as error:  # noqa: BLE001 - anything here means the app cannot start
+        log_error(logger, f"could not open database {db_path}", error)
+        reason = error.message if isinstance(error, DomainError) else redact(str(error)) or type(error).__name__
+        QMessageBox.critical(
+            None, f"{APP_TITLE} — 无法打开数据库",
+            f"无法打开或升级数据库文件：\n{db_path}\n\n原因：{reason}\n\n"
+            f"升级前会自动备份原数据库，备份在：\n{paths.backups_dir()}\n\n"
+            "请不要删除该文件，并联系乡镇医保专干或技术支持。")
+        return None
+
+
+def _autologin(ws: Workspace) -> tuple[Actor | None, str]:
+    value = os.environ.get(AUTOLOGIN_ENV, "")
+    if ":" not in value:
+        return None, ""
+    from station_app.services.auth import login
+
+    username, password = value.split(":", 1)
+    try:
+        return login(ws, username, password), username
+    except DomainError as error:
+        logger.warning("autologin failed: %s", error.message)
+        return None, username
+
+
+def run_gui(db_path: Path) -> int:
+    """The desktop app from start to quit; returns the process exit code."""
+    app = create_application()
+    install_excepthook()
+    ws = open_workspace(Path(db_path))
+    if ws is None:
+        return 1
+    tasks = TaskManager()
+    try:
+        if not ws.is_set_up:
+            from .setup_dialog import SetupDialog
+
+            if SetupDialog(ws, tasks).exec() != QDialog.DialogCode.Accepted:
+                return 0
+        actor, username = _autologin(ws)
+        if actor is None:
+            from .login_dialog import LoginDialog
+
+            dialog = LoginDialog(ws, tasks, username=username)
+            if dialog.exec() != QDialog.DialogCode.Accepted or dialog.actor is None:
+                return 0
+            actor = dialog.actor
+        window = build_main_window(ws, actor, tasks)
+        window.show()
+        return app.exec()
+    finally:
+        tasks.wait_for_done()  # a save in flight finishes before the file closes
+        ws.close()

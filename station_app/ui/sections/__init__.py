@@ -1,0 +1,72 @@
+"""The main window's sections: their order, titles, icons and the page each one shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from PySide6.QtWidgets import QStyle, QWidget
+
+from station_app.services.changes import Actor
+from station_app.services.workspace import Workspace
+
+from ..tasks import TaskManager
+
+SP = QStyle.StandardPixmap
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What a page needs to do its work; pages call services, never the database."""
+
+    ws: Workspace
+    actor: Actor
+    tasks: TaskManager
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    icon: QStyle.StandardPixmap
+    factory: Callable[[PageContext], QWidget]
+
+
+def _dashboard(ctx: PageContext) -> QWidget:
+    from .dashboard import DashboardPage
+
+    return DashboardPage(ctx)
+
+
+def _placeholder(key: str) -> Callable[[PageContext], QWidget]:
+    def build(_ctx: PageContext) -> QWidget:
+        from .placeholders import PlaceholderPage
+
+        return PlaceholderPage(key)
+
+    return build
+
+
+#: In navigation order; Ctrl+1 … Ctrl+9 follow it. Later issues replace a placeholder's
+#: factory with the real page.
+SECTIONS: tuple[Section, ...] = (
+    Section("dashboard", "工作台", SP.SP_DirHomeIcon, _dashboard),
+    Section("enrollment", "居民参保", SP.SP_FileDialogDetailedView, _placeholder("enrollment")),
+    Section("chronic", "慢病档案", SP.SP_FileDialogContentsView, _placeholder("chronic")),
+    Section("assistance", "医疗救助", SP.SP_DialogHelpButton, _placeholder("assistance")),
+    Section("service_log", "服务记录", SP.SP_FileDialogListView, _placeholder("service_log")),
+    Section("notices", "公示", SP.SP_FileIcon, _placeholder("notices")),
+    Section("policy", "政策", SP.SP_FileDialogInfoView, _placeholder("policy")),
+    Section("sync", "同步", SP.SP_BrowserReload, _placeholder("sync")),
+    Section("settings", "设置", SP.SP_ComputerIcon, _placeholder("settings")),
+)
+
+SECTION_BY_KEY = {s.key: s for s in SECTIONS}
+
+
+def find_section(name: str) -> Section:
+    """A section by its key ("enrollment") or its title ("居民参保")."""
+    for section in SECTIONS:
+        if name in (section.key, section.title):
+            return section
+    raise KeyError(name)
