@@ -57,7 +57,7 @@ demo: $(DEMO_DB)
 run: sysdeps $(STAMP) $(DEMO_DB)
 	env -u QT_QPA_PLATFORM $(BIN)/station-app --db $(DEMO_DB)
 
-test: sysdeps $(STAMP)
+test: sysdeps $(STAMP) $(DEMO_DB)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -219,3 +219,40 @@ def test_station_setup_validates_its_code(workspace, code, field):
                       admin_username="admin", admin_password="secret1")
     assert caught.value.field == field
     assert not workspace.is_set_up
+
+
+def test_bulk_insert_records_one_op_per_row_and_one_audit_summary(township_ws):
+    from station_app.store.models import Enrollment
+
+    ws, admin = township_ws
+    ids = [register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput(name, number))[1]
+           for name, number in (("张三", HEAD_ID), ("李四", MEMBER_ID))]
+    before = counts(ws)
+    with ws.unit_of_work(admin, "start_year") as session:
+        inserted = ws.recorder.bulk_insert(
+            session, Enrollment, [dict(village_code=VILLAGE_A, resident_id=i, year=2027) for i in ids],
+            summary="新年度参保记录")
+    assert inserted == 2
+    after = counts(ws)
+    assert after["sync_outbox"] == before["sync_outbox"] + 2 and after["audit_log"] == before["audit_log"] + 1
+    with ws.read() as session:
+        rows = session.scalars(select(Enrollment)).all()
+        assert {r.resident_id for r in rows} == set(ids)
+        assert all(r.status == "unpaid" and r.paid_fen == 0 and r.updated_hlc and r.id for r in rows)
+        ops = session.scalars(select(OutboxOp).where(OutboxOp.table_name == "enrollment")).all()
+        assert {json.loads(op.fields_json)["status"] for op in ops} == {"unpaid"}
+        summary = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+        assert summary.action == "start_year" and "2 条" in summary.summary
+
+
+def test_long_text_is_summarised_in_the_audit_not_copied(township_ws):
+    ws, admin = township_ws
+    _, resident_id = register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID))
+    long_note = "随访记录" * 1000
+    with ws.unit_of_work(admin, "note") as session:
+        session.get(Resident, resident_id).note = long_note
+    with ws.read() as session:
+        audit = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+        assert long_note not in audit.after_json and "4000 字符" in audit.after_json
+        op = session.scalars(select(OutboxOp).order_by(OutboxOp.seq.desc())).first()
+        assert json.loads(op.fields_json) == {"note": long_note}  # sync still carries the value

@@ -62,7 +62,8 @@ def test_every_section_by_show_section(main_window, section):
 
 
 def test_placeholders_say_what_is_coming_and_show_no_data(main_window):
-    for section in SECTIONS[1:]:
+    placeholders = [s for s in SECTIONS[1:] if "_placeholder" in s.factory.__qualname__]
+    for section in placeholders:
         page = main_window.show_section(section.key)
         assert isinstance(page, PlaceholderPage)
         texts = " ".join(label.text() for label in page.findChildren(type(main_window.sync_label)))

@@ -38,6 +38,18 @@ def _dashboard(ctx: PageContext) -> QWidget:
     return DashboardPage(ctx)
 
 
+def _notices(ctx: PageContext) -> QWidget:
+    from .notices_page import NoticesPage
+
+    return NoticesPage(ctx.ws, ctx.actor, tasks=ctx.tasks)
+
+
+def _policy(ctx: PageContext) -> QWidget:
+    from .policy_page import PolicyPage
+
+    return PolicyPage(ctx.ws, ctx.actor, tasks=ctx.tasks)
+
+
 def _placeholder(key: str) -> Callable[[PageContext], QWidget]:
     def build(_ctx: PageContext) -> QWidget:
         from .placeholders import PlaceholderPage
@@ -55,8 +67,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("chronic", "慢病档案", SP.SP_FileDialogContentsView, _placeholder("chronic")),
     Section("assistance", "医疗救助", SP.SP_DialogHelpButton, _placeholder("assistance")),
     Section("service_log", "服务记录", SP.SP_FileDialogListView, _placeholder("service_log")),
-    Section("notices", "公示", SP.SP_FileIcon, _placeholder("notices")),
-    Section("policy", "政策", SP.SP_FileDialogInfoView, _placeholder("policy")),
+    Section("notices", "公示", SP.SP_FileIcon, _notices),
+    Section("policy", "政策", SP.SP_FileDialogInfoView, _policy),
     Section("sync", "同步", SP.SP_BrowserReload, _placeholder("sync")),
     Section("settings", "设置", SP.SP_ComputerIcon, _placeholder("settings")),
 )
