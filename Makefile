@@ -61,8 +61,7 @@ test: sysdeps $(STAMP) $(DEMO_DB)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_demo.py
-	$(BIN)/python bench/bench_startup.py
+	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .local build dist .pytest_cache

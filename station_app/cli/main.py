@@ -16,7 +16,7 @@ from pathlib import Path
 from station_app import __version__, paths
 
 #: Modules under station_app.cli that add subcommands (each has ``register(subparsers)``).
-COMMAND_MODULES = ["commands_base", "notice_commands"]
+COMMAND_MODULES = ["commands_base", "notice_commands", "edge_commands"]
 
 
 def progress_printer(label: str):
@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="数据目录（默认为用户数据目录）")
     parser.add_argument("--db", help="数据库文件（默认为数据目录下 station.db）")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--self-check", action="store_true",
+                        help="自检：临时数据库迁移、录入、生成公示（安装后验证用）")
     sub = parser.add_subparsers(dest="command", metavar="命令")
     gui = sub.add_parser("gui", help="打开图形界面（默认）")
     gui.set_defaults(func=cmd_gui)
@@ -71,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     from station_app.log import setup_logging
 
     setup_logging(verbose=args.verbose)
-    if args.command is None:
+    if args.self_check:
+        from station_app.cli.edge_commands import cmd_self_check
+
+        args.func = cmd_self_check
+    elif args.command is None:
         args.func = cmd_gui
     from station_app.domain.errors import DomainError
 

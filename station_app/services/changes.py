@@ -79,7 +79,13 @@ def to_jsonable(value: Any) -> Any:
 AUDIT_TEXT_LIMIT = 2000
 
 
+#: Never copied into the audit at all.
+SECRET_FIELDS = frozenset({"password_hash"})
+
+
 def _audit_value(key: str, value: Any) -> Any:
+    if key in SECRET_FIELDS:
+        return "〔已隐藏〕"
     if key in SENSITIVE_FIELDS and value:
         return mask_id(value)  # PIPL: the audit trail never holds an ID number in clear
     if isinstance(value, str) and len(value) > AUDIT_TEXT_LIMIT:

@@ -173,17 +173,29 @@ def run_gui(db_path: Path) -> int:
 
             if SetupDialog(ws, tasks).exec() != QDialog.DialogCode.Accepted:
                 return 0
-        actor, username = _autologin(ws)
-        if actor is None:
-            from .login_dialog import LoginDialog
+        while True:
+            actor, username = _autologin(ws)
+            if actor is None:
+                from .login_dialog import LoginDialog
 
-            dialog = LoginDialog(ws, tasks, username=username)
-            if dialog.exec() != QDialog.DialogCode.Accepted or dialog.actor is None:
-                return 0
-            actor = dialog.actor
-        window = build_main_window(ws, actor, tasks)
-        window.show()
-        return app.exec()
+                dialog = LoginDialog(ws, tasks, username=username)
+                if dialog.exec() != QDialog.DialogCode.Accepted or dialog.actor is None:
+                    return 0
+                actor = dialog.actor
+            window = build_main_window(ws, actor, tasks)
+            replacement: list[Workspace] = []
+            window.workspace_replaced.connect(lambda new_ws: (replacement.append(new_ws), window.close()))
+            from .sections.settings_page import DailyBackupTimer
+
+            backups = DailyBackupTimer(ws, tasks, parent=window)
+            backups.start()  # a backup at start (if today's is missing), then hourly checks
+            window.show()
+            code = app.exec()
+            backups.stop()
+            if not replacement:
+                return code
+            ws = replacement[-1]  # restored from a backup: the old workspace is closed
+            os.environ.pop(AUTOLOGIN_ENV, None)  # after a restore a person signs in again
     finally:
         tasks.wait_for_done()  # a save in flight finishes before the file closes
         ws.close()

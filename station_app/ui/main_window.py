@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -46,6 +46,10 @@ def sync_status_text(pending: int | None, server_configured: bool = False) -> st
 
 
 class MainWindow(QMainWindow):
+    #: A page swapped the database underneath (restore from backup): the app rebuilds the
+    #: window on the new workspace and asks for sign-in again.
+    workspace_replaced = Signal(object)
+
     def __init__(self, ws: Workspace, actor: Actor, tasks: TaskManager, settings: QSettings,
                  parent: QWidget | None = None):
         super().__init__(parent)
@@ -133,6 +137,9 @@ class MainWindow(QMainWindow):
     def _activate(self, section: Section) -> None:
         if section.key not in self._pages:
             page = section.factory(self.context)
+            replaced = getattr(page, "restored", None)
+            if replaced is not None:
+                replaced.connect(self.workspace_replaced.emit)
             self._holders[section.key].layout().addWidget(page)
             self._pages[section.key] = page
         self.stack.setCurrentWidget(self._holders[section.key])

@@ -256,3 +256,17 @@ def test_long_text_is_summarised_in_the_audit_not_copied(township_ws):
         assert long_note not in audit.after_json and "4000 字符" in audit.after_json
         op = session.scalars(select(OutboxOp).order_by(OutboxOp.seq.desc())).first()
         assert json.loads(op.fields_json) == {"note": long_note}  # sync still carries the value
+
+
+def test_password_hashes_never_reach_the_audit(township_ws):
+    from station_app.store.models import User
+
+    ws, admin = township_ws
+    with ws.unit_of_work(admin, "edit_user") as session:
+        user = session.scalar(select(User).where(User.username == "admin"))
+        user.password_hash = "argon2-new-hash"
+        user.phone = "13800138000"  # a synced field changed in the same save
+    with ws.read() as session:
+        audit = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert "argon2" not in audit.before_json + audit.after_json
+    assert json.loads(audit.after_json)["phone"] == "13800138000"

@@ -50,6 +50,12 @@ def _policy(ctx: PageContext) -> QWidget:
     return PolicyPage(ctx.ws, ctx.actor, tasks=ctx.tasks)
 
 
+def _settings(ctx: PageContext) -> QWidget:
+    from .settings_page import settings_section
+
+    return settings_section(ctx)
+
+
 def _placeholder(key: str) -> Callable[[PageContext], QWidget]:
     def build(_ctx: PageContext) -> QWidget:
         from .placeholders import PlaceholderPage
@@ -70,7 +76,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("notices", "公示", SP.SP_FileIcon, _notices),
     Section("policy", "政策", SP.SP_FileDialogInfoView, _policy),
     Section("sync", "同步", SP.SP_BrowserReload, _placeholder("sync")),
-    Section("settings", "设置", SP.SP_ComputerIcon, _placeholder("settings")),
+    Section("settings", "设置", SP.SP_ComputerIcon, _settings),
 )
 
 SECTION_BY_KEY = {s.key: s for s in SECTIONS}

@@ -1,0 +1,1 @@
+"""Dialogs opened from the pages (import roster, …); each talks to the services only."""
