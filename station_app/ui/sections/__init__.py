@@ -56,6 +56,12 @@ def _settings(ctx: PageContext) -> QWidget:
     return settings_section(ctx)
 
 
+def _residents(ctx: PageContext) -> QWidget:
+    from .enrollment_tab import make_enrollment_page
+
+    return make_enrollment_page(ctx)
+
+
 def _placeholder(key: str) -> Callable[[PageContext], QWidget]:
     def build(_ctx: PageContext) -> QWidget:
         from .placeholders import PlaceholderPage
@@ -69,7 +75,7 @@ def _placeholder(key: str) -> Callable[[PageContext], QWidget]:
 #: factory with the real page.
 SECTIONS: tuple[Section, ...] = (
     Section("dashboard", "工作台", SP.SP_DirHomeIcon, _dashboard),
-    Section("enrollment", "居民参保", SP.SP_FileDialogDetailedView, _placeholder("enrollment")),
+    Section("enrollment", "居民参保", SP.SP_FileDialogDetailedView, _residents),
     Section("chronic", "慢病档案", SP.SP_FileDialogContentsView, _placeholder("chronic")),
     Section("assistance", "医疗救助", SP.SP_DialogHelpButton, _placeholder("assistance")),
     Section("service_log", "服务记录", SP.SP_FileDialogListView, _placeholder("service_log")),
