@@ -17,12 +17,21 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """The resident search index (station_app/services/search_index.py) is derived data kept by
+    triggers and rebuildable at any time, not a model: leave its tables out of autogenerate."""
+    if type_ == "table" and reflected and compare_to is None and name.startswith("resident_search"):
+        return False
+    return True
+
+
 def _configure_and_run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -34,6 +43,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

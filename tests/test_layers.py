@@ -55,5 +55,5 @@ def test_the_walk_sees_the_packages():
 
 def test_relative_imports_are_resolved(tmp_path, monkeypatch):
     ui = PACKAGE / "ui" / "sections" / "dashboard.py"
-    assert "station_app.services.overview" in _imports(ui)
+    assert "station_app.services.dashboard" in _imports(ui)
     assert "station_app.ui.sections.PageContext" in _imports(ui)

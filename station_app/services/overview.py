@@ -97,8 +97,12 @@ def _enrollment_counts(session: Session, villages: list[str], year: int) -> tupl
     return covered, required
 
 
-def station_overview(ws: Workspace, *, today: date | None = None) -> Overview:
-    """Figures for this station's villages; zeros (and no year) before first-run set-up."""
+def station_overview(ws: Workspace, *, today: date | None = None, with_enrollment: bool = True) -> Overview:
+    """Figures for this station's villages; zeros (and no year) before first-run set-up.
+
+    ``with_enrollment=False`` skips the 参保率 counts, for callers that compute them fully
+    (the 工作台 uses services.enrollment.enrollment_kpis).
+    """
     today = today or date.today()
     station = ws.station
     with ws.read() as session:
@@ -113,7 +117,8 @@ def station_overview(ws: Workspace, *, today: date | None = None) -> Overview:
             Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value,
             Resident.village_code.in_(villages))) or 0
         year = current_benefit_year(session, station.county_code, today)
-        covered, required = _enrollment_counts(session, villages, year) if year is not None else (0, 0)
+        covered, required = (_enrollment_counts(session, villages, year)
+                             if year is not None and with_enrollment else (0, 0))
     return Overview(station.name, place_name, len(villages), households, residents, year,
                     covered, required, pending)
 

@@ -143,10 +143,10 @@ def test_dashboard_shows_a_task_failure(qtbot, township_ws, tasks, ui_settings, 
 
     ws, admin = township_ws
 
-    def broken(_ws):
+    def broken(_ws, _actor):
         raise DomainError("数据库正忙")
 
-    monkeypatch.setattr(dashboard, "station_overview", broken)
+    monkeypatch.setattr(dashboard, "load_dashboard", broken)
     window = build_main_window(ws, admin, tasks, ui_settings)
     qtbot.addWidget(window)
     page = window.page("dashboard")

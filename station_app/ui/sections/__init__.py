@@ -57,9 +57,27 @@ def _settings(ctx: PageContext) -> QWidget:
 
 
 def _residents(ctx: PageContext) -> QWidget:
-    from .enrollment_tab import make_enrollment_page
+    from .residents_page import make_residents_page
 
-    return make_enrollment_page(ctx)
+    return make_residents_page(ctx)  # 居民档案 + 年度参保 tabs
+
+
+def _chronic(ctx: PageContext) -> QWidget:
+    from .chronic_page import ChronicPage
+
+    return ChronicPage(ctx)
+
+
+def _assistance(ctx: PageContext) -> QWidget:
+    from .assistance_page import AssistancePage
+
+    return AssistancePage(ctx)
+
+
+def _service_log(ctx: PageContext) -> QWidget:
+    from .service_log_page import ServiceLogPage
+
+    return ServiceLogPage(ctx)
 
 
 def _placeholder(key: str) -> Callable[[PageContext], QWidget]:
@@ -76,9 +94,9 @@ def _placeholder(key: str) -> Callable[[PageContext], QWidget]:
 SECTIONS: tuple[Section, ...] = (
     Section("dashboard", "工作台", SP.SP_DirHomeIcon, _dashboard),
     Section("enrollment", "居民参保", SP.SP_FileDialogDetailedView, _residents),
-    Section("chronic", "慢病档案", SP.SP_FileDialogContentsView, _placeholder("chronic")),
-    Section("assistance", "医疗救助", SP.SP_DialogHelpButton, _placeholder("assistance")),
-    Section("service_log", "服务记录", SP.SP_FileDialogListView, _placeholder("service_log")),
+    Section("chronic", "慢病档案", SP.SP_FileDialogContentsView, _chronic),
+    Section("assistance", "医疗救助", SP.SP_DialogHelpButton, _assistance),
+    Section("service_log", "服务记录", SP.SP_FileDialogListView, _service_log),
     Section("notices", "公示", SP.SP_FileIcon, _notices),
     Section("policy", "政策", SP.SP_FileDialogInfoView, _policy),
     Section("sync", "同步", SP.SP_BrowserReload, _placeholder("sync")),

@@ -1,20 +1,40 @@
-"""工作台: the station's key figures, loaded off the UI thread from services.overview."""
+"""工作台: the four 4134 goals at a glance, loaded off the UI thread from services.dashboard."""
 
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from station_app.domain.chronic import MonthlyUsage
+from station_app.domain.enums import ServiceKind, SpecialGroup
 from station_app.domain.errors import DomainError
-from station_app.services.overview import Overview, station_overview
+from station_app.domain.kpi import Ratio
+from station_app.services.dashboard import Dashboard, load_dashboard
 
 from . import PageContext
 
 logger = logging.getLogger(__name__)
 
 LOADING_TEXT = "加载中…"
+#: Seed 003: 沈丘 raised the monthly card use rate from 51% to 80%; the chart marks that goal.
+USAGE_TARGET = 0.80
+GOOD, BAD = "#2e7d32", "#c62828"
 
 
 def _count(n: int) -> str:
@@ -27,7 +47,7 @@ class FigureCard(QFrame):
     def __init__(self, caption: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("card")
-        self.setMinimumSize(200, 124)
+        self.setMinimumSize(200, 118)
         self.caption = QLabel(caption)
         self.caption.setObjectName("cardCaption")
         self.value = QLabel("…")
@@ -36,30 +56,113 @@ class FigureCard(QFrame):
         self.detail.setObjectName("cardCaption")
         self.detail.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 16)
+        layout.setContentsMargins(20, 14, 20, 14)
         layout.setSpacing(4)
         layout.addWidget(self.caption)
         layout.addWidget(self.value)
         layout.addWidget(self.detail)
         layout.addStretch(1)
 
-    def set(self, value: str, detail: str = "", caption: str | None = None) -> None:
+    def set(self, value: str, detail: str = "", caption: str | None = None, *, colour: str | None = None) -> None:
         self.value.setText(value)
         self.detail.setText(detail)
         if caption is not None:
             self.caption.setText(caption)
+        self.value.setStyleSheet(f"color: {colour};" if colour else "")
+
+
+class UsageChart(QWidget):
+    """卡月使用率 of the last 12 months as bars, with the 80% goal drawn across."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.months: list[MonthlyUsage] = []
+        self.setMinimumHeight(220)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(640, 230)
+
+    def set_months(self, months: list[MonthlyUsage]) -> None:
+        self.months = list(months)
+        tips = [f"{m.month}：{m.used}/{m.holders} 人（{m.rate.percent_text}）" for m in self.months]
+        self.setToolTip("\n".join(tips))
+        self.update()
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = QFont(self.font())
+        font.setPointSizeF(max(8.0, font.pointSizeF() * 0.85))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        left, right, top, bottom = 44, 12, 22, metrics.height() + 10
+        plot = QRectF(left, top, max(10, self.width() - left - right), max(10, self.height() - top - bottom))
+        grid = QPen(QColor("#d9dee5"))
+        painter.setPen(grid)
+        for pct in (0, 25, 50, 75, 100):
+            y = plot.bottom() - plot.height() * pct / 100
+            painter.drawLine(plot.left(), y, plot.right(), y)
+            painter.setPen(QColor("#6b7785"))
+            painter.drawText(QRectF(0, y - 9, left - 6, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                             f"{pct}%")
+            painter.setPen(grid)
+        if not self.months:
+            painter.setPen(QColor("#6b7785"))
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "暂无用卡记录")
+            return
+        slot = plot.width() / len(self.months)
+        for i, month in enumerate(self.months):
+            value = month.rate.value
+            x = plot.left() + i * slot + slot * 0.18
+            width = slot * 0.64
+            if value is not None:
+                height = plot.height() * value
+                colour = QColor(GOOD if value >= USAGE_TARGET else "#3b78b8")
+                painter.fillRect(QRectF(x, plot.bottom() - height, width, height), colour)
+                painter.setPen(QColor("#1f2933"))
+                painter.drawText(QRectF(x - 8, plot.bottom() - height - 18, width + 16, 16),
+                                 Qt.AlignmentFlag.AlignCenter, f"{value * 100:.0f}%")
+            painter.setPen(QColor("#4a5560"))
+            painter.drawText(QRectF(plot.left() + i * slot, plot.bottom() + 4, slot, metrics.height()),
+                             Qt.AlignmentFlag.AlignCenter, f"{int(month.month[5:])}月")
+        goal_y = plot.bottom() - plot.height() * USAGE_TARGET
+        painter.setPen(QPen(QColor(BAD), 1.5, Qt.PenStyle.DashLine))
+        painter.drawLine(plot.left(), goal_y, plot.right(), goal_y)
+        # Label at the left end: the latest months (right) are the ones nearest the goal.
+        painter.drawText(QRectF(plot.left() + 4, goal_y - 18, 120, 16), Qt.AlignmentFlag.AlignLeft, "目标 80%")
+
+
+def _rate_item(texts: list[str], ratio: Ratio, target: float | None = None) -> QTreeWidgetItem:
+    item = QTreeWidgetItem(texts + [ratio.percent_text, f"{_count(ratio.numerator)} / {_count(ratio.denominator)}"])
+    item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    if target is not None and ratio.denominator and not ratio.meets(target):
+        item.setForeground(1, QColor(BAD))
+    return item
+
+
+def _rate_tree(headers: list[str]) -> QTreeWidget:
+    tree = QTreeWidget()
+    tree.setHeaderLabels(headers)
+    tree.setRootIsDecorated(True)
+    tree.setUniformRowHeights(True)
+    tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    tree.setMinimumHeight(260)
+    return tree
 
 
 class DashboardPage(QWidget):
-    """Shows "加载中…" until the overview task delivers, then the figures."""
+    """Shows "加载中…" until the dashboard task delivers, then the figures."""
 
-    #: Emitted on the main thread with the Overview once the figures are on screen.
+    #: Emitted on the main thread with the Dashboard once the figures are on screen.
     loaded = Signal(object)
 
     def __init__(self, ctx: PageContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
-        self.overview: Overview | None = None
+        self.overview = None
+        self.dashboard: Dashboard | None = None
 
         title = QLabel("工作台")
         title.setObjectName("pageTitle")
@@ -80,24 +183,63 @@ class DashboardPage(QWidget):
         header.addSpacing(12)
         header.addWidget(self.refresh_button)
 
+        # 应保尽保 · 应办尽办 · 应享尽享, then the station's size.
+        self.rate_card = FigureCard("参保率")
+        self.hardship_card = FigureCard("困难群众参保率")
+        self.unpaid_card = FigureCard("未缴费")
+        self.usage_card = FigureCard("卡月使用率")
+        self.assistance_card = FigureCard("医疗救助落实率")
+        self.reminder_card = FigureCard("本周续药提醒")
+        self.service_card = FigureCard("本月服务")
+        self.pending_card = FigureCard("待上传变更")
         self.villages_card = FigureCard("行政村")
         self.households_card = FigureCard("户数")
         self.residents_card = FigureCard("在册居民")
-        self.rate_card = FigureCard("参保率")
-        self.pending_card = FigureCard("待上传变更")
         grid = QGridLayout()
-        grid.setSpacing(16)
-        cards = [self.villages_card, self.households_card, self.residents_card,
-                 self.rate_card, self.pending_card]
+        grid.setSpacing(14)
+        cards = [self.rate_card, self.hardship_card, self.unpaid_card, self.usage_card,
+                 self.assistance_card, self.reminder_card, self.service_card, self.pending_card,
+                 self.villages_card, self.households_card, self.residents_card]
         for i, card in enumerate(cards):
-            grid.addWidget(card, i // 3, i % 3)
+            grid.addWidget(card, i // 4, i % 4)
 
+        chart_title = QLabel("卡月使用率（近 12 个月）")
+        chart_title.setObjectName("sectionTitle")
+        self.usage_chart = UsageChart()
+        self.village_tree = _rate_tree(["村 / 组", "参保率", "已参保 / 应参保"])
+        self.group_tree = _rate_tree(["人员类别", "参保率", "已参保 / 应参保"])
+        tables = QHBoxLayout()
+        tables.setSpacing(14)
+        for caption, tree in (("各村、组参保率（低者在前）", self.village_tree), ("特殊人群参保率（目标 100%）", self.group_tree)):
+            box = QVBoxLayout()
+            label = QLabel(caption)
+            label.setObjectName("sectionTitle")
+            box.addWidget(label)
+            box.addWidget(tree)
+            tables.addLayout(box, 1)
+
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(32, 0, 32, 28)
+        body_layout.setSpacing(16)
+        body_layout.addLayout(grid)
+        body_layout.addWidget(chart_title)
+        body_layout.addWidget(self.usage_chart)
+        body_layout.addLayout(tables)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(32, 28, 32, 8)
+        top_layout.addLayout(header)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(32, 28, 32, 28)
-        layout.setSpacing(20)
-        layout.addLayout(header)
-        layout.addLayout(grid)
-        layout.addStretch(1)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(top)
+        layout.addWidget(scroll, 1)
 
         self.refresh()
 
@@ -116,33 +258,91 @@ class DashboardPage(QWidget):
     def refresh(self) -> None:
         self._set_state(LOADING_TEXT)
         self.refresh_button.setEnabled(False)
-        ws = self.ctx.ws
-        self.ctx.tasks.run_read(lambda: station_overview(ws), self._show, self._failed,
-                                name="station_overview", owner=self)
+        ws, actor = self.ctx.ws, self.ctx.actor
+        self.ctx.tasks.run_read(lambda: load_dashboard(ws, actor), self._show, self._failed,
+                                name="dashboard", owner=self)
 
-    def _show(self, overview: Overview) -> None:
-        self.overview = overview
+    # -- showing ----------------------------------------------------------------------------
+
+    def _show(self, board: Dashboard) -> None:
+        self.dashboard = board
+        self.overview = overview = board.overview
         self.subtitle.setText(" · ".join(p for p in (overview.place_name, overview.station_name) if p))
         self.villages_card.set(_count(overview.village_count), "本站服务的行政村")
         self.households_card.set(_count(overview.household_count), "登记在册的户")
         self.residents_card.set(_count(overview.registered_residents), "状态为“在册”的居民")
-        if overview.benefit_year is None:
-            self.rate_card.set("—", "县医保局尚未下发缴费年度", caption="参保率")
-        elif not overview.has_enrollments:
-            self.rate_card.set("—", f"{overview.benefit_year} 年度尚无参保登记",
-                               caption=f"参保率（{overview.benefit_year} 年度）")
-        else:
-            self.rate_card.set(overview.enrollment_rate.percent_text,
-                               f"已参保 {_count(overview.covered)} 人 / 应参保 {_count(overview.required)} 人",
-                               caption=f"参保率（{overview.benefit_year} 年度）")
         self.pending_card.set(_count(overview.pending_outbox), "尚未上传到县医保服务器的修改")
+        self._show_enrollment(board)
+        self._show_benefits(board)
+        self.usage_chart.set_months(board.usage)
         self._set_state("")
         self.refresh_button.setEnabled(True)
-        self.loaded.emit(overview)
+        self.loaded.emit(board)
+
+    def _show_enrollment(self, board: Dashboard) -> None:
+        kpis, year = board.kpis, board.year
+        self.village_tree.clear()
+        self.group_tree.clear()
+        if year is None or kpis is None:
+            for card in (self.rate_card, self.hardship_card, self.unpaid_card):
+                card.set("—", "县医保局尚未下发缴费年度")
+            return
+        caption = f"参保率（{year} 年度）"
+        if not kpis.overall.denominator:
+            self.rate_card.set("—", f"{year} 年度尚无参保登记", caption=caption)
+        else:
+            self.rate_card.set(kpis.overall.percent_text,
+                               f"已参保 {_count(kpis.overall.numerator)} 人 / 应参保 {_count(kpis.overall.denominator)} 人",
+                               caption=caption)
+        hardship = kpis.hardship
+        met = hardship.meets(1.0) if hardship.denominator else True
+        self.hardship_card.set(hardship.percent_text, "目标 100%" + ("，已达到" if met else f"，尚差 {hardship.denominator - hardship.numerator} 人"),
+                               colour=None if met else BAD)
+        info = board.year_info
+        deadline = info.deadline_text if info and info.deadline_text else ""
+        self.unpaid_card.set(f"{_count(board.unpaid)} 人", deadline or "未缴费及尚未登记参保的在册居民",
+                             colour=BAD if board.unpaid and info and info.days_left is not None and 0 <= info.days_left <= 30 else None)
+        villages = sorted(kpis.by_village, key=lambda p: (p.ratio.value if p.ratio.value is not None else 2, p.name))
+        groups_by_village: dict[str, list] = {}
+        for group in kpis.by_group:
+            groups_by_village.setdefault(group.village_code, []).append(group)
+        for village in villages:
+            item = _rate_item([village.name], village.ratio)
+            for group in sorted(groups_by_village.get(village.code, []), key=lambda g: g.code):
+                item.addChild(_rate_item([group.name], group.ratio))
+            self.village_tree.addTopLevelItem(item)
+        hardship_item = _rate_item(["困难群众（合计）"], kpis.hardship, 1.0)
+        self.group_tree.addTopLevelItem(hardship_item)
+        for code, ratio in sorted(kpis.by_special_group.items(), key=lambda kv: kv[0]):
+            try:
+                label = SpecialGroup(code).label
+            except ValueError:
+                label = code
+            self.group_tree.addTopLevelItem(_rate_item([label], ratio, 1.0))
+
+    def _show_benefits(self, board: Dashboard) -> None:
+        latest = next((m for m in reversed(board.usage) if m.holders), None)
+        if latest is None:
+            self.usage_card.set("—", "暂无在用慢病卡")
+        else:
+            self.usage_card.set(latest.rate.percent_text, f"{latest.month}：用卡 {latest.used} 人 / 持卡 {latest.holders} 人",
+                                colour=GOOD if latest.rate.meets(USAGE_TARGET) else None)
+        kpis = board.assistance
+        self.assistance_card.set(kpis.rate.percent_text,
+                                 f"已发放 {kpis.paid} 件 / 应落实 {kpis.entitled} 件（{kpis.year or '全部'} 年）")
+        overdue = f"，其中已断药 {board.reminders_overdue} 人" if board.reminders_overdue else ""
+        self.reminder_card.set(f"{board.reminders_due} 人", f"7 天内药品用完{overdue}",
+                               colour=BAD if board.reminders_overdue else None)
+        totals = board.services.totals
+        parts = [f"{kind.label} {totals.get(kind.value, 0)}" for kind in
+                 (ServiceKind.HOME_VISIT, ServiceKind.MEDICINE, ServiceKind.QUESTION, ServiceKind.ERRAND,
+                  ServiceKind.REMINDER)]
+        self.service_card.set(f"{board.services.total} 次", " · ".join(parts))
 
     def _failed(self, error: BaseException) -> None:
         self.refresh_button.setEnabled(True)
         if isinstance(error, DomainError):
             self._set_state(f"加载失败：{error.message}", error=True)
         else:
+            logger.error("dashboard failed: %s", error)
             self._set_state("加载失败，请点“刷新”重试；问题已记录在日志中。", error=True)

@@ -1,0 +1,57 @@
+"""工作台: the four 4134 goals at a glance, gathered from the archives' own KPI services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from station_app.domain.chronic import MonthlyUsage
+from station_app.domain.kpi import Ratio
+
+from . import assistance, chronic, enrollment, service_log
+from .changes import Actor
+from .overview import Overview, station_overview
+from .workspace import Workspace
+
+#: The enrollment statuses that count as "not yet paid" on the dashboard.
+_UNPAID_KEYS = ("unpaid", enrollment.NO_RECORD)
+
+
+@dataclass
+class Dashboard:
+    overview: Overview
+    year: int | None
+    year_info: enrollment.YearInfo | None
+    kpis: enrollment.EnrollmentKpis | None
+    #: 在册 residents of the year not covered yet (未缴费, or no record at all).
+    unpaid: int
+    usage: list[MonthlyUsage]
+    assistance: assistance.AssistanceKpis
+    reminders_due: int
+    reminders_overdue: int
+    services: service_log.ServiceCounts
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def latest_usage(self) -> Ratio | None:
+        with_holders = [m for m in self.usage if m.holders]
+        return with_holders[-1].rate if with_holders else None
+
+
+def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None) -> Dashboard:
+    """Everything the 工作台 shows, for the actor's scope; runs on a worker thread."""
+    today = today or date.today()
+    overview = station_overview(ws, today=today, with_enrollment=False)
+    year = enrollment.default_year(ws, today)
+    info = enrollment.year_info(ws, year, actor=actor, today=today) if year else None
+    kpis = enrollment.enrollment_kpis(ws, actor, year) if year else None
+    unpaid = sum(kpis.counts.get(k, 0) for k in _UNPAID_KEYS) if kpis else 0
+    reminders = chronic.refill_reminders(ws, actor, today=today)
+    overdue = sum(1 for r in reminders if r.days_left < 0)
+    return Dashboard(
+        overview=overview, year=year, year_info=info, kpis=kpis, unpaid=unpaid,
+        usage=chronic.card_usage_rates(ws, actor, 12, today=today),
+        assistance=assistance.assistance_kpis(ws, actor, today.year),
+        reminders_due=len(reminders), reminders_overdue=overdue,
+        services=service_log.service_counts(ws, actor, today=today),
+    )

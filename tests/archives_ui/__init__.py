@@ -1,0 +1,1 @@
+"""Tests for issue 3 archives: chronic cards, assistance, service log."""
