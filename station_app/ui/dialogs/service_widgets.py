@@ -10,19 +10,16 @@ from typing import Any, Callable
 from PySide6.QtCore import QDate, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCompleter,
     QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
     QProgressDialog,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -49,38 +46,13 @@ def qdate(day: date) -> QDate:
     return QDate(day.year, day.month, day.day)
 
 
+
 def pydate(value: QDate) -> date:
     return date(value.year(), value.month(), value.day())
 
 
 def money_text(fen: int | None) -> str:
     return "" if fen is None else fen_text(fen)
-
-
-def setup_table(view: QTableView, *, row_height: int = 32) -> None:
-    """The look every archive list shares: whole-row selection, roomy rows, no in-place editing."""
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setAlternatingRowColors(True)
-    view.verticalHeader().setDefaultSectionSize(row_height)
-    view.verticalHeader().setMinimumWidth(44)
-    view.horizontalHeader().setHighlightSections(False)
-    view.horizontalHeader().setStretchLastSection(True)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    view.setWordWrap(False)
-
-
-def enable_sorting(view: QTableView) -> None:
-    """Clickable sort headers with no column marked sorted until the user clicks one."""
-    view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-    view.setSortingEnabled(True)
-
-
-def apply_widths(view: QTableView, columns) -> None:
-    for i, column in enumerate(columns):
-        if column.width:
-            view.setColumnWidth(i, column.width)
 
 
 class DateField(QDateEdit):

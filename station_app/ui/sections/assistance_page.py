@@ -31,7 +31,8 @@ from station_app.services.chronic import village_choices
 
 from ..dialogs.assistance_case import CaseDialog
 from ..dialogs.assistance_step import CaseStepDialog, ReferralDialog, ReferralOutcomeDialog
-from ..dialogs.service_widgets import apply_widths, enable_sorting, error_text, run_export, setup_table
+from ..dialogs.service_widgets import error_text, run_export
+from ..views import apply_widths, enable_sorting, setup_table
 from ..models.lazy_table import Column, LazyTableModel
 from . import PageContext
 

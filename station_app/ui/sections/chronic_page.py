@@ -32,7 +32,8 @@ from station_app.services import exports
 
 from ..dialogs.chronic_apply import CardApplyDialog
 from ..dialogs.chronic_step import CardStepDialog
-from ..dialogs.service_widgets import apply_widths, enable_sorting, error_text, run_export, setup_table
+from ..dialogs.service_widgets import error_text, run_export
+from ..views import apply_widths, enable_sorting, setup_table
 from ..models.lazy_table import Column, LazyTableModel
 from . import PageContext
 

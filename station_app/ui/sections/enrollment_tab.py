@@ -11,12 +11,10 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QTextDocument
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
@@ -38,6 +36,7 @@ from station_app.services.enrollment import EnrollmentFilters, YearInfo, yuan
 from ..dialogs.payment_dialog import NoteDialog, PaymentDialog, SubmitDialog, SubsidyDialog
 from ..models.lazy_table import Column, LazyTableModel
 from ..tasks import TaskManager
+from ..views import apply_widths, enable_sorting, setup_table
 from . import PageContext
 
 logger = logging.getLogger(__name__)
@@ -222,22 +221,9 @@ class EnrollmentTab(QWidget):
         self.model.on_sort = self.sort_by
         self.table = QTableView()
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setDefaultSectionSize(30)
-        self.table.verticalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
-        for i, column in enumerate(COLUMNS):
-            if column.width:
-                self.table.setColumnWidth(i, column.width)
-        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.table.setSortingEnabled(True)
+        setup_table(self.table, row_height=30, multi_select=True)
+        apply_widths(self.table, COLUMNS)
+        enable_sorting(self.table)
 
         # -- actions ---------------------------------------------------------------------
         self.paid_button = QPushButton("标记已缴费…")

@@ -47,9 +47,9 @@ from ..dialogs.resident_dialog import (
     MoveDialog,
     ResidentDialog,
     StatusDialog,
-    ask_yes_no,
 )
 from ..models.lazy_table import Column, LazyTableModel
+from ..views import apply_widths, enable_sorting, setup_table
 from . import PageContext
 
 logger = logging.getLogger(__name__)
@@ -366,24 +366,11 @@ class RegistryTab(QWidget):
         self.model.on_sort = self.sort_by
         self.table = QTableView()
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setDefaultSectionSize(30)
-        self.table.verticalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
-        for i, column in enumerate(COLUMNS):
-            if column.width:
-                self.table.setColumnWidth(i, column.width)
+        setup_table(self.table, row_height=30)
+        apply_widths(self.table, COLUMNS)
         self._set_enrollment_title()
         # No indicator: the default order (village, group, household, head first) is no column's.
-        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.table.setSortingEnabled(True)
+        enable_sorting(self.table)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self.table.doubleClicked.connect(lambda _index: self.edit_resident())
 

@@ -28,15 +28,8 @@ from station_app.services import exports
 from station_app.services import service_log as svc
 from station_app.services.chronic import village_choices
 
-from ..dialogs.service_widgets import (
-    DateField,
-    ResidentPicker,
-    apply_widths,
-    enable_sorting,
-    error_text,
-    run_export,
-    setup_table,
-)
+from ..dialogs.service_widgets import DateField, ResidentPicker, error_text, run_export
+from ..views import apply_widths, enable_sorting, setup_table
 from ..models.lazy_table import Column, LazyTableModel
 from . import PageContext
 
