@@ -92,14 +92,19 @@ def probe_app(db: str, user: str, password: str) -> None:
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "ui.ini"), QSettings.Format.IniFormat)
     window = build_main_window(ws, actor, settings=settings)
     page = window.page("dashboard")
+    counts: list = []
     loaded: list = []
+    page.counts_shown.connect(counts.append)
     page.loaded.connect(loaded.append)
     window.show()
     phases["window_shown"] = _elapsed()
-    # Usable = the 工作台 shows its figures (loaded off the UI thread) and they are painted.
-    _wait_for_paint(app, page, ready=lambda: bool(loaded))
+    # Usable = the 工作台 shows the station's figures (loaded off the UI thread), painted.
+    _wait_for_paint(app, page, ready=lambda: bool(counts))
     phases["total"] = _elapsed()
-    phases["residents"] = loaded[0].registered_residents
+    phases["residents"] = counts[0].registered_residents
+    # The KPIs (参保率 by village, 12-month usage …) keep filling in after that.
+    _wait_for_paint(app, page, ready=lambda: bool(loaded))
+    phases["kpis_painted"] = _elapsed()
     print(json.dumps(phases))
     window.tasks.wait_for_done()
     ws.close()
@@ -170,7 +175,7 @@ def main() -> int:
     totals = [a["total"] for a in apps]
     total = statistics.median(totals)
     phases = {k: statistics.median(a[k] for a in apps)
-              for k in ("imports", "qapp_fonts", "open_db", "login", "window_shown", "total")}
+              for k in ("imports", "qapp_fonts", "open_db", "login", "window_shown", "total", "kpis_painted")}
     residents = apps[0]["residents"]
     ratio = total / floor
     verdict = "meets" if total < GOAL_S else "MISSES"
@@ -193,15 +198,18 @@ Database: {residents:,} registered residents.
 | measure | median | min | max |
 |---|---|---|---|
 | floor: `import PySide6.QtWidgets` + empty QMainWindow painted | {floor:.3f} s | {min(floors):.3f} s | {max(floors):.3f} s |
-| app: main window shown, 工作台 figures loaded and painted | {total:.3f} s | {min(totals):.3f} s | {max(totals):.3f} s |
+| app: main window shown, 工作台 station figures loaded and painted (usable) | {total:.3f} s | {min(totals):.3f} s | {max(totals):.3f} s |
+| app: … and every 工作台 KPI painted (参保率 by village/group, 12-month 卡月使用率 …) | {phases['kpis_painted']:.3f} s | | |
 | ratio app / floor (medians) | {ratio:.1f}× | | |
 | goal < {GOAL_S} s (median) | {verdict} | | |
 
 Phases of the app run (seconds since process start, medians): imports {phases['imports']:.3f},
 QApplication + fonts + style {phases['qapp_fonts']:.3f}, open + migrate check {phases['open_db']:.3f},
 sign-in (argon2) {phases['login']:.3f}, window shown {phases['window_shown']:.3f},
-figures painted {phases['total']:.3f}. Most of the time before the window is importing
-SQLAlchemy, Alembic (the migration check) and the ORM models; the UI modules import in ~0.1 s.
+station figures painted {phases['total']:.3f}, all KPIs painted {phases['kpis_painted']:.3f}.
+Most of the time before the window is importing SQLAlchemy and the ORM models (Alembic is
+imported only when a migration is due); the 工作台 shows the station's counts first and fills
+in the KPIs (~0.5 s of queries at 60,000 residents) without blocking the window.
 The machine is shared with other jobs: compare min and max before reading much into a change.
 """)
         print(f"updated {RESULTS.relative_to(ROOT)}")

@@ -26,6 +26,7 @@ from station_app.domain.enums import ServiceKind, SpecialGroup
 from station_app.domain.errors import DomainError
 from station_app.domain.kpi import Ratio
 from station_app.services.dashboard import Dashboard, load_dashboard
+from station_app.services.overview import Overview, station_overview
 
 from . import PageContext
 
@@ -155,7 +156,9 @@ def _rate_tree(headers: list[str]) -> QTreeWidget:
 class DashboardPage(QWidget):
     """Shows "加载中…" until the dashboard task delivers, then the figures."""
 
-    #: Emitted on the main thread with the Dashboard once the figures are on screen.
+    #: Emitted with the Overview once the station's counts are on screen (first step).
+    counts_shown = Signal(object)
+    #: Emitted on the main thread with the Dashboard once every figure is on screen.
     loaded = Signal(object)
 
     def __init__(self, ctx: PageContext, parent: QWidget | None = None):
@@ -256,22 +259,29 @@ class DashboardPage(QWidget):
             self.state_label.style().polish(self.state_label)
 
     def refresh(self) -> None:
+        """Two steps: the station's counts (tens of ms) first, then the KPIs (~0.5 s at 60k)."""
         self._set_state(LOADING_TEXT)
         self.refresh_button.setEnabled(False)
         ws, actor = self.ctx.ws, self.ctx.actor
+        self.ctx.tasks.run_read(lambda: station_overview(ws, with_enrollment=False), self._show_overview,
+                                self._failed, name="station_overview", owner=self)
         self.ctx.tasks.run_read(lambda: load_dashboard(ws, actor), self._show, self._failed,
                                 name="dashboard", owner=self)
 
     # -- showing ----------------------------------------------------------------------------
 
-    def _show(self, board: Dashboard) -> None:
-        self.dashboard = board
-        self.overview = overview = board.overview
+    def _show_overview(self, overview: Overview) -> None:
+        self.overview = overview
         self.subtitle.setText(" · ".join(p for p in (overview.place_name, overview.station_name) if p))
         self.villages_card.set(_count(overview.village_count), "本站服务的行政村")
         self.households_card.set(_count(overview.household_count), "登记在册的户")
         self.residents_card.set(_count(overview.registered_residents), "状态为“在册”的居民")
         self.pending_card.set(_count(overview.pending_outbox), "尚未上传到县医保服务器的修改")
+        self.counts_shown.emit(overview)
+
+    def _show(self, board: Dashboard) -> None:
+        self.dashboard = board
+        self._show_overview(board.overview)
         self._show_enrollment(board)
         self._show_benefits(board)
         self.usage_chart.set_months(board.usage)
