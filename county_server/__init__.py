@@ -1,1 +1,5 @@
-"""County server (FastAPI): reference data and the sync endpoints; see issue 5."""
+"""County sync server: stations push their changes and pull their villages' rows (FastAPI)."""
+
+__all__ = ["__version__"]
+
+from station_app import __version__  # one version for the whole wheel

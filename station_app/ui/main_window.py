@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from station_app.domain.enums import Role
 from station_app.services.changes import Actor
-from station_app.services.overview import pending_changes
+from station_app.sync.settings import sync_status
 from station_app.services.workspace import Workspace
 
 from .sections import SECTIONS, PageContext, Section, find_section
@@ -38,11 +38,13 @@ def role_label(role: str) -> str:
         return role
 
 
-def sync_status_text(pending: int | None, server_configured: bool = False) -> str:
-    """Right side of the status bar. No sync client exists yet, so no server is configured."""
-    server = "已配置县服务器" if server_configured else "未配置县服务器"
+def sync_status_text(pending: int | None, server_configured: bool = False, *, conflicts: int = 0,
+                     last_success: str = "") -> str:
+    """Right side of the status bar: server configured?, pending changes, conflicts to review."""
+    server = (f"上次成功 {last_success}" if last_success else "已配置县服务器") if server_configured else "未配置县服务器"
     count = "…" if pending is None else f"{pending:,}"
-    return f"同步：{server} · 待上传 {count} 条"
+    text = f"同步：{server} · 待上传 {count} 条"
+    return text + (f" · 冲突 {conflicts} 条待处理" if conflicts else "")
 
 
 class MainWindow(QMainWindow):
@@ -148,11 +150,12 @@ class MainWindow(QMainWindow):
 
     def refresh_sync_status(self) -> None:
         ws = self.ws
-        self.tasks.run_read(lambda: pending_changes(ws), self._show_pending, self._pending_failed,
-                            name="pending_changes", owner=self)
+        self.tasks.run_read(lambda: sync_status(ws), self._show_sync_status, self._pending_failed,
+                            name="sync_status", owner=self)
 
-    def _show_pending(self, count: int) -> None:
-        self.sync_label.setText(sync_status_text(count))
+    def _show_sync_status(self, status) -> None:
+        self.sync_label.setText(sync_status_text(status.pending, status.configured, conflicts=status.conflicts,
+                                                 last_success=status.last_success))
 
     def _pending_failed(self, error: BaseException) -> None:
         logger.warning("could not count pending changes: %s", error)

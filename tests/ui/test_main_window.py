@@ -10,7 +10,6 @@ from station_app.services.residents import ResidentInput, register_household
 from station_app.ui.app import build_main_window
 from station_app.ui.sections import SECTIONS
 from station_app.ui.sections.dashboard import LOADING_TEXT, DashboardPage
-from station_app.ui.sections.placeholders import PlaceholderPage
 from tests.conftest import GROUP_A1, GROUP_A2, GROUP_B1, VILLAGE_A, VILLAGE_B
 
 EXPECTED_TITLES = ["工作台", "居民参保", "慢病档案", "医疗救助", "服务记录", "公示", "政策", "同步", "设置"]
@@ -59,15 +58,6 @@ def test_every_section_by_show_section(main_window, section):
     assert page.isVisible()
     assert main_window.nav.currentRow() == SECTIONS.index(section)
     assert main_window.show_section(section.key) is page  # built once, reused
-
-
-def test_placeholders_say_what_is_coming_and_show_no_data(main_window):
-    placeholders = [s for s in SECTIONS[1:] if "_placeholder" in s.factory.__qualname__]
-    for section in placeholders:
-        page = main_window.show_section(section.key)
-        assert isinstance(page, PlaceholderPage)
-        texts = " ".join(label.text() for label in page.findChildren(type(main_window.sync_label)))
-        assert "正在建设中" in texts and section.title in texts
 
 
 def test_ctrl_number_switches_section(qtbot, main_window):

@@ -80,17 +80,13 @@ def _service_log(ctx: PageContext) -> QWidget:
     return ServiceLogPage(ctx)
 
 
-def _placeholder(key: str) -> Callable[[PageContext], QWidget]:
-    def build(_ctx: PageContext) -> QWidget:
-        from .placeholders import PlaceholderPage
+def _sync(ctx: PageContext) -> QWidget:
+    from .sync_page import SyncPage
 
-        return PlaceholderPage(key)
-
-    return build
+    return SyncPage(ctx.ws, ctx.actor, tasks=ctx.tasks)
 
 
-#: In navigation order; Ctrl+1 … Ctrl+9 follow it. Later issues replace a placeholder's
-#: factory with the real page.
+#: In navigation order; Ctrl+1 … Ctrl+9 follow it.
 SECTIONS: tuple[Section, ...] = (
     Section("dashboard", "工作台", SP.SP_DirHomeIcon, _dashboard),
     Section("enrollment", "居民参保", SP.SP_FileDialogDetailedView, _residents),
@@ -99,7 +95,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("service_log", "服务记录", SP.SP_FileDialogListView, _service_log),
     Section("notices", "公示", SP.SP_FileIcon, _notices),
     Section("policy", "政策", SP.SP_FileDialogInfoView, _policy),
-    Section("sync", "同步", SP.SP_BrowserReload, _placeholder("sync")),
+    Section("sync", "同步", SP.SP_BrowserReload, _sync),
     Section("settings", "设置", SP.SP_ComputerIcon, _settings),
 )
 

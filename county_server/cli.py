@@ -1,0 +1,175 @@
+"""``county-server`` command line: init-db, serve, add-station, load-reference, import-bundle, purge."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .db import DB_URL_ENV, default_db_url, init_db, make_engine
+
+
+def _store(args):
+    from .store import Store
+
+    return Store(make_engine(args.db_url or default_db_url()))
+
+
+def cmd_init_db(args) -> int:
+    engine = make_engine(args.db_url or default_db_url())
+    before, after = init_db(engine)
+    print(f"县服务器数据库：{before or '空'} → {after}（{engine.url.render_as_string(hide_password=True)}）")
+    engine.dispose()
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    engine = make_engine(args.db_url or default_db_url())
+    init_db(engine)  # a server never runs on an old schema
+    from .store import Store
+
+    app = create_app(Store(engine))
+    ssl = {}
+    if args.ssl_certfile:
+        ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+                timeout_keep_alive=30, **ssl)
+    return 0
+
+
+def cmd_add_station(args) -> int:
+    store = _store(args)
+    try:
+        token = store.add_station(code=args.code, name=args.name, scope=args.scope, place_code=args.place or "")
+    except ValueError as error:
+        print(f"错误：{error}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"已添加站点 {args.code}（{args.name}，{args.scope.lower()}）。")
+    print("同步令牌（只显示这一次，请抄送给该站点，丢失后需重新申请）：")
+    print(token)
+    return 0
+
+
+def cmd_set_active(args) -> int:
+    store = _store(args)
+    try:
+        store.set_active(args.code, args.command == "enable-station")
+    finally:
+        store.close()
+    print(f"站点 {args.code} 已{'启用' if args.command == 'enable-station' else '停用'}。")
+    return 0
+
+
+def cmd_list_stations(args) -> int:
+    store = _store(args)
+    try:
+        for station in store.list_stations():
+            print(json.dumps(station, ensure_ascii=False))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_load_reference(args) -> int:
+    store = _store(args)
+    try:
+        counts = store.load_reference(Path(args.file))
+    except ValueError as error:
+        print(f"错误：{error}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    total = sum(counts.values())
+    detail = "，".join(f"{k} {v}" for k, v in sorted(counts.items())) or "无变化"
+    print(f"参考数据已载入：{total} 条变化（{detail}）")
+    return 0
+
+
+def cmd_import_bundle(args) -> int:
+    from .auth import ApiError
+
+    store = _store(args)
+    try:
+        summary = store.import_bundle(Path(args.file).read_bytes())
+    except ApiError as error:
+        print(f"错误：{error.message}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"数据包 {summary['bundle_id']}（站点 {summary['station']}）：{summary['batches']} 批，"
+          f"接受 {summary['accepted']}，冲突 {summary['conflict']}，拒绝 {summary['rejected']}，"
+          f"已导入过 {summary['duplicate']}")
+    return 0
+
+
+def cmd_purge(args) -> int:
+    store = _store(args)
+    try:
+        result = store.purge(tombstone_days=args.days)
+    finally:
+        store.close()
+    print(f"已精简 {result['tombstones_compacted']} 条删除记录，清理 {result['answers_dropped']} 个旧应答。")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="county-server", description="县医保同步服务器")
+    parser.add_argument("--db-url", help=f"数据库地址（默认 ${DB_URL_ENV} 或本机 SQLite 文件），"
+                                         "如 postgresql://user@host/dbname")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", metavar="命令", required=True)
+
+    sub.add_parser("init-db", help="创建或升级服务器数据库").set_defaults(func=cmd_init_db)
+
+    serve = sub.add_parser("serve", help="启动同步服务（uvicorn）")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--ssl-certfile")
+    serve.add_argument("--ssl-keyfile")
+    serve.set_defaults(func=cmd_serve)
+
+    add = sub.add_parser("add-station", help="登记站点并生成同步令牌（只显示一次）")
+    add.add_argument("--code", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--scope", required=True, type=str.upper, choices=["VILLAGE", "TOWNSHIP", "COUNTY"],
+                     help="VILLAGE 村站 / TOWNSHIP 乡镇站 / COUNTY 县医保局管理员")
+    add.add_argument("--place", help="村或乡镇的行政区划代码")
+    add.set_defaults(func=cmd_add_station)
+
+    for name, help_ in (("disable-station", "停用站点（令牌立即失效）"), ("enable-station", "重新启用站点")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--code", required=True)
+        p.set_defaults(func=cmd_set_active)
+
+    sub.add_parser("list-stations", help="列出站点").set_defaults(func=cmd_list_stations)
+
+    ref = sub.add_parser("load-reference", help="载入县级参考数据（地名、病种目录、救助类型、资助规则、缴费标准、政策、报销比例）")
+    ref.add_argument("file")
+    ref.set_defaults(func=cmd_load_reference)
+
+    bundle = sub.add_parser("import-bundle", help="导入站点的离线数据包（U 盘）")
+    bundle.add_argument("file")
+    bundle.set_defaults(func=cmd_import_bundle)
+
+    purge = sub.add_parser("purge", help="精简旧的删除记录和推送应答")
+    purge.add_argument("--days", type=int, default=90)
+    purge.set_defaults(func=cmd_purge)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command not in ("init-db", "serve"):
+        # Every command works on a current schema; init-db is idempotent.
+        init_db(make_engine(args.db_url or default_db_url()))
+    return args.func(args)

@@ -1,0 +1,165 @@
+"""The county server's tables: stations, places, the merged row state, events, push answers.
+
+Design (see docs/SYNC_PROTOCOL.md): one generic ``sync_row`` per synced row holding the merged
+field values as JSON text plus per-field HLCs and versions, instead of a copy of every station
+table. The server never needs a migration when a station table gains a column (an older
+station keeps working, failure mode 12), and a pull page is built by splicing stored JSON text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.utcnow().replace(microsecond=0)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Station(Base):
+    """A station (or the county admin) and its credential; the token itself is never stored."""
+
+    __tablename__ = "station"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(12))  # village | township | county
+    place_code: Mapped[str] = mapped_column(String(20), default="")
+    #: sha256 of the bearer token (256 random bits: a slow KDF would add nothing but latency).
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: HMAC key of the station's USB bundles, derived from the token (see bundle.py).
+    bundle_key: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The data cursor this station last reported as applied (tombstone bookkeeping).
+    pulled_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Place(Base):
+    """County → township → village → group, from the county's reference data (scopes use it)."""
+
+    __tablename__ = "place"
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    level: Mapped[str] = mapped_column(String(12))
+    parent_code: Mapped[str | None] = mapped_column(String(20), index=True)
+
+
+class SyncRow(Base):
+    """The merged state of one synced row (data stream) or one reference row (ref stream)."""
+
+    __tablename__ = "sync_row"
+    __table_args__ = (
+        Index("ix_sync_row_scope_seq", "scope_code", "seq"),
+        Index("ix_sync_row_stream_seq", "stream", "seq"),
+        UniqueConstraint("table_name", "natural_key"),
+    )
+
+    row_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(40))
+    stream: Mapped[str] = mapped_column(String(4))  # data | ref
+    #: The village (or township, for station rows) that scopes the row; NULL for reference rows.
+    scope_code: Mapped[str | None] = mapped_column(String(20))
+    #: Server change sequence of the row's latest change: the pull cursor.
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    row_version: Mapped[int] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: HLC of the insert; every field has it unless ``fh`` says otherwise.
+    h0: Mapped[str] = mapped_column(String(64))
+    fh: Mapped[str] = mapped_column(Text, default="{}")  # JSON {field: hlc} of later writes
+    fv: Mapped[str] = mapped_column(Text, default="{}")  # JSON {field: row_version of last write}
+    #: Field names (sorted JSON array) and values (JSON array, same order), kept apart so a pull
+    #: page splices them into its blocks without parsing anything.
+    cols: Mapped[str] = mapped_column(Text)
+    vals: Mapped[str] = mapped_column(Text)
+    natural_key: Mapped[str | None] = mapped_column(String(255))
+    origin: Mapped[str] = mapped_column(String(32), default="")  # station of the latest change
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: Set when an old tombstone's payload was purged (only its key and natural key remain).
+    compacted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SyncEvent(Base):
+    """A conflict for one station to review, or a row leaving a village (its stations update it)."""
+
+    __tablename__ = "sync_event"
+    __table_args__ = (
+        Index("ix_sync_event_scope_seq", "scope_code", "seq"),
+        Index("ix_sync_event_station_seq", "station_code", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(10))  # conflict | exit
+    scope_code: Mapped[str | None] = mapped_column(String(20))
+    station_code: Mapped[str | None] = mapped_column(String(32))
+    table_name: Mapped[str] = mapped_column(String(40))
+    row_id: Mapped[str] = mapped_column(String(36))
+    body: Mapped[str] = mapped_column(Text)  # JSON sent as is in pull pages
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PushBatch(Base):
+    """The answer given to one pushed batch: a replay of (station, batch_id) gets it again."""
+
+    __tablename__ = "push_batch"
+
+    station_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    answer: Mapped[str] = mapped_column(Text)
+    op_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PushOp(Base):
+    """What became of one op: the same op in another batch (restored backup, bundle) is a no-op."""
+
+    __tablename__ = "push_op"
+
+    op_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    station_code: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(24), default="")
+    row_id: Mapped[str] = mapped_column(String(36))
+    row_version: Mapped[int] = mapped_column(Integer, default=0)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Counter(Base):
+    """The change sequence. Its row is locked for the whole push transaction, so seqs are
+    handed out in commit order and a pull can never skip a change committed late (mode 13)."""
+
+    __tablename__ = "counter"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class BundleImport(Base):
+    """A USB bundle imported here (audit; importing it again is harmless anyway)."""
+
+    __tablename__ = "bundle_import"
+
+    bundle_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    station_code: Mapped[str] = mapped_column(String(32))
+    imported_by: Mapped[str] = mapped_column(String(32), default="")
+    imported_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    summary: Mapped[str] = mapped_column(Text, default="")

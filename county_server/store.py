@@ -1,0 +1,759 @@
+"""The county server's use cases over its database: authenticate, push, pull, reference, bundles.
+
+Correctness rules this module keeps (docs/SYNC_PROTOCOL.md has the why):
+
+* One push batch = one transaction that first locks the ``counter`` row, so change seqs are
+  handed out in commit order; a pull reads the committed counter first and serves only rows
+  at or below it, so it never skips a change committed late (failure mode 13).
+* A batch's answer is stored under (station, batch_id) and each op's under its op_id, in the
+  same transaction: a replay, a re-batched op (restored backup) or a re-imported bundle
+  creates nothing twice (failure modes 1 and 4).
+* Every op is checked against the pusher's scope on the server's copy of the row, never on
+  what the station claims; an op refused leaves the rest of the batch going (modes 8–10).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from station_app.domain.hlc import Timestamp, wall_clock_ms
+from station_app.sync.bundle_format import BundleError, bundle_key, read_bundle
+from station_app.sync.protocol import (
+    ERROR_MESSAGES,
+    MAX_DRIFT_MS,
+    MAX_PAGE_BYTES,
+    MAX_PAGE_ROWS,
+    REASON_MESSAGES,
+    STATION_CODE,
+    ErrorCode,
+    OpStatus,
+    ProtocolError,
+    Reason,
+    dumps,
+    validate_op_shape,
+    validate_push_request,
+)
+from station_app.sync.tables import TableSpec, natural_key_text, table_specs, valid_value
+
+from .auth import SCOPE_COUNTY, SCOPE_TOWNSHIP, SCOPE_VILLAGE, SCOPES, ApiError, StationCtx, new_token, token_hash
+from .db import make_engine
+from .merge import Conflict, RowRecord, apply_merge, encode_data, merge_fields
+from .models import BundleImport, Counter, Place, PushBatch, PushOp, Station, SyncEvent, SyncRow, utcnow
+
+logger = logging.getLogger(__name__)
+
+T_ROW = SyncRow.__table__
+T_EVENT = SyncEvent.__table__
+T_STATION = Station.__table__
+T_PLACE = Place.__table__
+T_BATCH = PushBatch.__table__
+T_OP = PushOp.__table__
+T_COUNTER = Counter.__table__
+
+STREAM_DATA = "data"
+STREAM_REF = "ref"
+REFERENCE_NODE = "county"
+#: Fixed namespace: the same reference row gets the same id on every server.
+REFERENCE_NAMESPACE = uuid.UUID("6f1c3c0e-2b1d-4f55-9a51-7f3f9f1b0c11")
+#: How often a station's pull cursor is written back (bookkeeping) when unchanged, and how
+#: often the marks collected meanwhile are flushed, all in one transaction.
+PULL_MARK_SECONDS = 60.0
+MARK_FLUSH_SECONDS = 2.0
+#: A token's station and scope are reused this long; a station disabled or a village moved
+#: by another server process takes effect within it (at once in this process).
+AUTH_TTL_SECONDS = 5.0
+_IN_CHUNK = 500
+
+
+def _chunks(items: list, size: int = _IN_CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@dataclass
+class _Txn:
+    """A write transaction holding the sequence lock."""
+
+    conn: Connection
+    seq: int
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+def _reject(op_id: str, reason: str, *, detail: str = "", row: list | None = None) -> dict[str, Any]:
+    answer = {"op_id": op_id, "status": OpStatus.REJECTED, "reason": reason,
+              "message": REASON_MESSAGES[reason] + (f"（{detail}）" if detail else "")}
+    if row is not None:
+        answer["row"] = row
+    return answer
+
+
+class Store:
+    """Everything the API and the command line do, over one engine."""
+
+    def __init__(self, url_or_engine: str | Engine | None = None, *, now_ms: Callable[[], int] | None = None):
+        self.engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
+        self.sqlite = self.engine.dialect.name == "sqlite"
+        self.now_ms = now_ms or wall_clock_ms
+        self.specs: dict[str, TableSpec] = table_specs()
+        # One writer at a time in this process; the counter row lock does it across processes.
+        self._write_lock = threading.Lock()
+        self._marks: dict[str, tuple[int, float]] = {}
+        self._marks_pending: dict[int, int] = {}
+        self._marks_flushed = 0.0
+        self._marks_lock = threading.Lock()
+        self._auth: dict[str, tuple[float, StationCtx]] = {}
+        self._ref_last = ""
+        #: Test hook: called inside a push transaction just before it commits.
+        self.before_commit: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        try:
+            self.flush_marks()
+        except Exception:  # noqa: BLE001 - bookkeeping only
+            logger.exception("could not save the stations' last pulls")
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def write_txn(self) -> Iterator[_Txn]:
+        with self._write_lock, self.engine.connect() as conn:
+            try:
+                if self.sqlite:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock now, not mid-way
+                start = conn.execute(select(T_COUNTER.c.value).where(T_COUNTER.c.name == "seq")
+                                     .with_for_update()).scalar_one()
+                txn = _Txn(conn, start)
+                yield txn
+                if txn.seq != start:
+                    conn.execute(update(T_COUNTER).where(T_COUNTER.c.name == "seq").values(value=txn.seq))
+                if self.before_commit is not None:
+                    self.before_commit()
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+    def horizon(self, conn: Connection) -> int:
+        """The committed counter: every change at or below it is committed and visible."""
+        return conn.execute(select(T_COUNTER.c.value).where(T_COUNTER.c.name == "seq")).scalar_one()
+
+    # ------------------------------------------------------------------ stations and auth
+
+    def add_station(self, *, code: str, name: str, scope: str, place_code: str = "") -> str:
+        """Register a station; returns its token (shown once, stored only as a hash)."""
+        scope = scope.lower()
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(s.upper() for s in SCOPES)}")
+        if not STATION_CODE.match(code):
+            raise ValueError("站点编码只能包含字母、数字、下划线、点和横线（最多 32 位）")
+        if scope != SCOPE_COUNTY and not place_code:
+            raise ValueError("村站和乡镇站必须指定 --place（行政区划代码）")
+        token = new_token()
+        with self.engine.begin() as conn:
+            if conn.execute(select(T_STATION.c.id).where(T_STATION.c.code == code)).first():
+                raise ValueError(f"站点编码已存在：{code}")
+            if place_code:
+                level = conn.execute(select(T_PLACE.c.level).where(T_PLACE.c.code == place_code)).scalar()
+                wanted = {SCOPE_VILLAGE: "village", SCOPE_TOWNSHIP: "township"}.get(scope)
+                if level is not None and wanted and level != wanted:
+                    raise ValueError(f"{place_code} 是 {level}，与站点类型 {scope} 不符")
+            conn.execute(insert(T_STATION).values(
+                code=code, name=name, scope=scope, place_code=place_code, token_hash=token_hash(token),
+                bundle_key=bundle_key(token).hex(), active=True, created_at=utcnow(), pulled_seq=0))
+        return token
+
+    def set_active(self, code: str, active: bool) -> None:
+        self._auth.clear()
+        with self.engine.begin() as conn:
+            conn.execute(update(T_STATION).where(T_STATION.c.code == code).values(active=active))
+
+    def list_stations(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(T_STATION.c.code, T_STATION.c.name, T_STATION.c.scope,
+                                       T_STATION.c.place_code, T_STATION.c.active, T_STATION.c.last_seen_at,
+                                       T_STATION.c.pulled_seq).order_by(T_STATION.c.code)).all()
+        return [dict(code=r.code, name=r.name, scope=r.scope, place_code=r.place_code, active=r.active,
+                     last_seen_at=r.last_seen_at.isoformat() if r.last_seen_at else None,
+                     pulled_seq=r.pulled_seq) for r in rows]
+
+    def _scope_codes(self, conn: Connection, scope: str, place_code: str) -> frozenset[str] | None:
+        if scope == SCOPE_COUNTY:
+            return None
+        if scope == SCOPE_VILLAGE:
+            return frozenset({place_code})
+        villages = conn.execute(select(T_PLACE.c.code).where(
+            T_PLACE.c.parent_code == place_code, T_PLACE.c.level == "village")).scalars()
+        return frozenset({place_code, *villages})
+
+    def _ctx(self, conn: Connection, row) -> StationCtx:
+        return StationCtx(row.id, row.code, row.name, row.scope, row.place_code,
+                          self._scope_codes(conn, row.scope, row.place_code))
+
+    def authenticate(self, token: str | None) -> StationCtx:
+        if not token:
+            raise ApiError(401, ErrorCode.UNAUTHORIZED, ERROR_MESSAGES[ErrorCode.UNAUTHORIZED])
+        digest = token_hash(token)
+        now = time.monotonic()
+        cached = self._auth.get(digest)
+        if cached is not None and now - cached[0] < AUTH_TTL_SECONDS:
+            return cached[1]
+        with self.engine.connect() as conn:
+            row = conn.execute(select(T_STATION).where(T_STATION.c.token_hash == digest)).first()
+            if row is None or not row.active:
+                self._auth.pop(digest, None)
+                raise ApiError(401, ErrorCode.UNAUTHORIZED, ERROR_MESSAGES[ErrorCode.UNAUTHORIZED])
+            ctx = self._ctx(conn, row)
+        self._auth[digest] = (now, ctx)
+        return ctx
+
+    def station_ctx(self, code: str) -> StationCtx | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(T_STATION).where(T_STATION.c.code == code)).first()
+            return self._ctx(conn, row) if row is not None else None
+
+    def _mark_pulled(self, ctx: StationCtx, cursor: int) -> None:
+        """Remember how far a station has applied and when it was seen (throttled and batched:
+        a no-op sync from 500 stations must not mean 500 writes)."""
+        now = time.monotonic()
+        with self._marks_lock:
+            last = self._marks.get(ctx.code)
+            if last is not None and last[0] == cursor and now - last[1] < PULL_MARK_SECONDS:
+                return
+            self._marks[ctx.code] = (cursor, now)
+            self._marks_pending[ctx.id] = max(cursor, self._marks_pending.get(ctx.id, 0))
+            if now - self._marks_flushed < MARK_FLUSH_SECONDS:
+                return
+            batch, self._marks_pending, self._marks_flushed = self._marks_pending, {}, now
+        # Off the request thread: a pull must never wait for the write lock of a push.
+        threading.Thread(target=self._flush_quietly, args=(batch,), daemon=True, name="pull-marks").start()
+
+    def _flush_quietly(self, batch: dict[int, int]) -> None:
+        try:
+            self.flush_marks(batch)
+        except Exception:  # noqa: BLE001 - bookkeeping only; the next flush writes newer marks
+            logger.warning("could not save the stations' last pulls", exc_info=True)
+
+    def flush_marks(self, batch: dict[int, int] | None = None) -> None:
+        if batch is None:
+            with self._marks_lock:
+                batch, self._marks_pending = self._marks_pending, {}
+        if not batch:
+            return
+        highest = func.max if self.sqlite else func.greatest
+        with self.engine.begin() as conn:
+            conn.execute(update(T_STATION).where(T_STATION.c.id == bindparam("b_id")).values(
+                pulled_seq=highest(T_STATION.c.pulled_seq, bindparam("b_seq")), last_seen_at=utcnow()),
+                [{"b_id": k, "b_seq": v} for k, v in batch.items()])
+
+    # ------------------------------------------------------------------ push
+
+    def push(self, ctx: StationCtx, body: Any, *, via_bundle: bool = False) -> dict[str, Any]:
+        """Apply one batch atomically and answer per op; a replay gets the stored answer."""
+        try:
+            validate_push_request(body)
+        except ProtocolError as error:
+            raise ApiError(400, ErrorCode.BAD_REQUEST, f"{ERROR_MESSAGES[ErrorCode.BAD_REQUEST]}（{error}）")
+        batch_id = body["batch_id"]
+        now = self.now_ms()
+        offset = 0
+        client_time = body.get("client_time_ms")
+        if not via_bundle and client_time is not None and abs(now - client_time) > MAX_DRIFT_MS:
+            # The station's clock is off by more than the drift we tolerate: its stamps are
+            # moved by the same amount, our best estimate of when the edits really happened.
+            offset = now - client_time
+        with self.write_txn() as txn:
+            stored = txn.conn.execute(select(T_BATCH.c.answer).where(
+                T_BATCH.c.station_code == ctx.code, T_BATCH.c.batch_id == batch_id)).scalar()
+            if stored is not None:
+                answer = json.loads(stored)
+                answer["replayed"] = True
+            else:
+                results = self._apply_ops(txn, ctx, body["ops"], batch_id, offset, now)
+                answer = {"batch_id": batch_id, "results": results}
+                txn.conn.execute(insert(T_BATCH).values(station_code=ctx.code, batch_id=batch_id,
+                                                        answer=dumps(answer), op_count=len(results),
+                                                        created_at=utcnow()))
+        answer["server_time_ms"] = self.now_ms()
+        return answer
+
+    def _effective_hlc(self, packed: str, offset: int, now: int, station: str, nudge: int) -> str:
+        ts = Timestamp.parse(packed)
+        wall = max(0, ts.wall_ms + offset)
+        if wall > now + MAX_DRIFT_MS:
+            # Still in the future: it would win every later edit by skew alone. Keep the
+            # batch's own order with the counter.
+            wall, counter = now, min(nudge, 999_999)
+        else:
+            counter = ts.counter
+        # The node is the station the server authenticated, whatever the station calls itself.
+        return Timestamp(wall, counter, station).pack()
+
+    def _load_rows(self, conn: Connection, row_ids: list[str]) -> dict[str, RowRecord]:
+        rows: dict[str, RowRecord] = {}
+        for chunk in _chunks(row_ids):
+            for row in conn.execute(select(T_ROW).where(T_ROW.c.row_id.in_(chunk))):
+                rows[row.row_id] = RowRecord.from_db(row)
+        return rows
+
+    def _apply_ops(self, txn: _Txn, ctx: StationCtx, ops: list, batch_id: str, offset: int,
+                   now: int) -> list[dict[str, Any]]:
+        conn = txn.conn
+        op_ids = [op["op_id"] for op in ops if isinstance(op, dict) and isinstance(op.get("op_id"), str)]
+        done: dict[str, Any] = {}
+        for chunk in _chunks(sorted(set(op_ids))):
+            for row in conn.execute(select(T_OP).where(T_OP.c.op_id.in_(chunk))):
+                done[row.op_id] = row
+        row_ids = sorted({op["id"] for op in ops if isinstance(op, dict) and isinstance(op.get("id"), str)})
+        rows = self._load_rows(conn, row_ids)
+        results: list[dict[str, Any]] = []
+        op_records: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        seen_ops: set[str] = set()
+        for index, op in enumerate(ops):
+            problem = validate_op_shape(op)
+            op_id = op.get("op_id") if isinstance(op, dict) and isinstance(op.get("op_id"), str) else ""
+            if problem:
+                results.append(_reject(op_id[:36], Reason.BAD_OP, detail=problem[:60]))
+                continue
+            if op_id in done or op_id in seen_ops:
+                prior = done.get(op_id)
+                results.append({"op_id": op_id, "status": prior.status if prior else OpStatus.ACCEPTED,
+                                "rv": prior.row_version if prior else 0, "seq": prior.seq if prior else 0,
+                                "duplicate": True,
+                                **({"reason": prior.reason, "message": REASON_MESSAGES.get(prior.reason, "")}
+                                   if prior is not None and prior.reason else {})})
+                continue
+            seen_ops.add(op_id)
+            hlc = self._effective_hlc(op["h"], offset, now, ctx.code, index)
+            result = self._apply_one(txn, ctx, op, hlc, rows, events)
+            results.append(result)
+            op_records.append(dict(op_id=op_id, station_code=ctx.code, batch_id=batch_id,
+                                   status=result["status"], reason=result.get("reason", ""), row_id=op["id"],
+                                   row_version=result.get("rv", 0), seq=result.get("seq", 0),
+                                   created_at=utcnow()))
+        self._write_rows(conn, rows.values())
+        if events:
+            conn.execute(insert(T_EVENT), events)
+        if op_records:
+            conn.execute(insert(T_OP), op_records)
+        return results
+
+    def _check_fields(self, spec: TableSpec, fields: dict[str, Any]) -> str | None:
+        for name, value in fields.items():
+            field_spec = spec.fields.get(name)
+            if field_spec is not None and not valid_value(field_spec, value):
+                return name
+        return None
+
+    def _natural_key(self, spec: TableSpec, data: dict[str, Any]) -> str | None:
+        if not spec.natural_key:
+            return None
+        values = [data.get(name) for name in spec.natural_key]
+        if any(v is None for v in values):
+            return None
+        return natural_key_text(values)
+
+    def _nk_owner(self, conn: Connection, table: str, key: str, rows: dict[str, RowRecord]) -> RowRecord | None:
+        for row in rows.values():  # rows created or re-keyed earlier in this batch
+            if row.table == table and row.natural_key == key:
+                return row
+        row = conn.execute(select(T_ROW).where(T_ROW.c.table_name == table, T_ROW.c.natural_key == key)).first()
+        if row is None:
+            return None
+        return rows.get(row.row_id) or RowRecord.from_db(row)
+
+    def _apply_one(self, txn: _Txn, ctx: StationCtx, op: dict[str, Any], hlc: str,
+                   rows: dict[str, RowRecord], events: list[dict[str, Any]]) -> dict[str, Any]:
+        op_id, table, row_id, kind, fields, base = op["op_id"], op["t"], op["id"], op["k"], op["f"], op["bv"]
+        spec = self.specs.get(table)
+        if spec is None:
+            return _reject(op_id, Reason.UNKNOWN_TABLE, detail=table)
+        if spec.reference:
+            return _reject(op_id, Reason.REFERENCE_READ_ONLY)
+        if spec.local_only:
+            return _reject(op_id, Reason.LOCAL_ONLY)
+        bad = self._check_fields(spec, fields)
+        if bad:
+            return _reject(op_id, Reason.INVALID_VALUE, detail=bad)
+        if kind == "delete" and fields.get("deleted") is not True:
+            return _reject(op_id, Reason.BAD_OP, detail="delete without deleted=true")
+        row = rows.get(row_id)
+        conn = txn.conn
+
+        if row is None:
+            if kind != "insert":
+                return _reject(op_id, Reason.MISSING_ROW)
+            village = fields.get("village_code")
+            if not ctx.covers(village):
+                return _reject(op_id, Reason.OUT_OF_SCOPE)
+            missing = [n for n, f in spec.fields.items()
+                       if not f.nullable and n not in fields and n not in spec.defaults and n != "deleted"]
+            if missing:
+                return _reject(op_id, Reason.INVALID_VALUE, detail=",".join(missing[:3]))
+            data = dict(fields)
+            data.setdefault("deleted", False)
+            key = self._natural_key(spec, data)
+            if key is not None:
+                owner = self._nk_owner(conn, table, key, rows)
+                if owner is not None:
+                    return _reject(op_id, Reason.DUPLICATE_KEY,
+                                   row=owner.wire() if ctx.covers(owner.scope_code) else None)
+            seq = txn.next_seq()
+            rows[row_id] = RowRecord(row_id, table, STREAM_DATA, village, seq, 1, hlc, {}, {}, data, key,
+                                     ctx.code, is_new=True, dirty=True)
+            return {"op_id": op_id, "status": OpStatus.ACCEPTED, "rv": 1, "seq": seq}
+
+        # The server's copy decides the scope, never the station's claim (no leak either:
+        # the answer is the same whether the row exists elsewhere or not).
+        if row.table != table or row.stream != STREAM_DATA or not ctx.covers(row.scope_code):
+            return _reject(op_id, Reason.OUT_OF_SCOPE)
+        target = fields.get("village_code", row.scope_code)
+        if target != row.scope_code and not ctx.covers(target):
+            return _reject(op_id, Reason.OUT_OF_SCOPE)
+        merge = merge_fields(row, fields, hlc, base, ctx.code)
+        if spec.natural_key and any(name in merge.changes for name in spec.natural_key):
+            merged = {**row.data, **{n: v for n, (v, _h) in merge.changes.items()}}
+            key = self._natural_key(spec, merged)
+            if key is not None:
+                owner = self._nk_owner(conn, table, key, rows)
+                if owner is not None and owner.row_id != row.row_id:
+                    return _reject(op_id, Reason.DUPLICATE_KEY,
+                                   row=owner.wire() if ctx.covers(owner.scope_code) else None)
+            row.natural_key = key
+        old_scope = row.scope_code
+        if merge.changes:
+            apply_merge(row, merge, txn.next_seq(), ctx.code)
+            row.scope_code = row.data.get("village_code")
+            if row.scope_code != old_scope and old_scope is not None:
+                body = {"k": "exit", "t": table, "id": row_id, "from": old_scope, "to": row.scope_code,
+                        "h": row.field_hlc("village_code")}
+                events.append(dict(seq=txn.next_seq(), kind="exit", scope_code=old_scope, station_code=None,
+                                   table_name=table, row_id=row_id, body=dumps(body), created_at=utcnow()))
+        else:
+            apply_merge(row, merge, row.seq, ctx.code)
+        for conflict in merge.conflicts:
+            events.append(self._conflict_event(txn, row, conflict))
+        answer: dict[str, Any] = {"op_id": op_id, "status": OpStatus.ACCEPTED, "rv": row.row_version,
+                                  "seq": row.seq}
+        if merge.lost or any(c.loser == ctx.code for c in merge.conflicts):
+            answer["status"] = OpStatus.CONFLICT
+            answer["lost"] = sorted(set(merge.lost) | {c.field for c in merge.conflicts if c.loser == ctx.code})
+        return answer
+
+    def _conflict_event(self, txn: _Txn, row: RowRecord, conflict: Conflict) -> dict[str, Any]:
+        body = {"k": "conflict", "t": row.table, "id": row.row_id, "f": conflict.field,
+                "lv": conflict.loser_value, "lh": conflict.loser_hlc,
+                "wv": conflict.winner_value, "wh": conflict.winner_hlc, "ws": conflict.winner}
+        return dict(seq=txn.next_seq(), kind="conflict", scope_code=row.scope_code,
+                    station_code=conflict.loser, table_name=row.table, row_id=row.row_id,
+                    body=dumps(body), created_at=utcnow())
+
+    def _write_rows(self, conn: Connection, rows) -> None:
+        new, changed = [], []
+        for row in rows:
+            if not row.dirty:
+                continue
+            cols, vals = encode_data(row.data)
+            values = dict(table_name=row.table, stream=row.stream, scope_code=row.scope_code, seq=row.seq,
+                          row_version=row.row_version, deleted=row.deleted, h0=row.h0, fh=dumps(row.fh),
+                          fv=dumps(row.fv), cols=cols, vals=vals, natural_key=row.natural_key,
+                          origin=row.origin, updated_at=utcnow(), compacted=row.compacted)
+            if row.is_new:
+                new.append(dict(row_id=row.row_id, **values))
+            else:
+                changed.append(dict(b_row_id=row.row_id, **values))
+            row.dirty = False
+            row.is_new = False
+        if new:
+            conn.execute(insert(T_ROW), new)
+        if changed:
+            conn.execute(update(T_ROW).where(T_ROW.c.row_id == bindparam("b_row_id")), changed)
+
+    # ------------------------------------------------------------------ pull
+
+    def pull(self, ctx: StationCtx, cursor: int = 0, limit: int = 500, *, villages: list[str] | None = None,
+             stream: str = STREAM_DATA) -> bytes:
+        """One page of rows (and events) after ``cursor``, as UTF-8 JSON ready to gzip.
+
+        Rows travel in blocks of one table and one column set: the column names once, then
+        one array per row ``[id, row_version, h0, fh|null, value…]`` — a third of the bytes of
+        repeated keys, and the station binds each array straight into its upsert.
+        """
+        limit = max(1, min(int(limit), MAX_PAGE_ROWS))
+        cursor = max(0, int(cursor))
+        codes = ctx.codes
+        backfill = bool(villages)
+        if backfill:
+            wanted = frozenset(villages or ())
+            if codes is not None and not wanted <= codes:
+                raise ApiError(403, ErrorCode.FORBIDDEN, ERROR_MESSAGES[ErrorCode.FORBIDDEN])
+            codes = wanted
+        columns = (T_ROW.c.seq, T_ROW.c.table_name, T_ROW.c.row_id, T_ROW.c.row_version, T_ROW.c.h0,
+                   T_ROW.c.fh, T_ROW.c.cols, T_ROW.c.vals)
+        blocks: dict[tuple[str, str], list[str]] = {}
+        events: list[Any] = []
+        count = 0
+        with self.engine.connect() as conn:
+            horizon, ref_horizon = self._counters(conn)
+            last_seq = cursor
+            full = False
+            if cursor < horizon:  # a no-op sync (nothing new) reads nothing else
+                query = select(*columns).where(T_ROW.c.seq > cursor, T_ROW.c.seq <= horizon)
+                if stream == STREAM_REF:
+                    query = query.where(T_ROW.c.stream == STREAM_REF)
+                elif codes is None:
+                    query = query.where(T_ROW.c.stream == STREAM_DATA)
+                elif len(codes) > 3:
+                    # A township (most rows match): walk the seq index and filter. On the
+                    # (scope, seq) index both databases would read every matching row of every
+                    # village and sort them, for each page. coalesce() hides that index.
+                    query = query.where(func.coalesce(T_ROW.c.scope_code, "").in_(sorted(codes)))
+                else:
+                    query = query.where(T_ROW.c.scope_code.in_(sorted(codes)))
+                size = 0
+                for seq, table, row_id, rv, h0, fh, cols, vals in conn.execute(
+                        query.order_by(T_ROW.c.seq).limit(limit)).all():
+                    key = (table, cols)
+                    block = blocks.get(key)
+                    if block is None:
+                        block = blocks[key] = []
+                    # Fixed-alphabet strings (uuid, HLC) and stored JSON are spliced, not re-encoded.
+                    text = (f'["{row_id}",{rv},"{h0}",{"null" if fh == "{}" else fh}'
+                            + ("," + vals[1:] if len(vals) > 2 else "]"))
+                    block.append(text)
+                    count += 1
+                    size += len(text)
+                    last_seq = seq
+                    if size >= MAX_PAGE_BYTES:
+                        full = True
+                        break
+            has_more = full or count >= limit
+            next_cursor = last_seq if has_more else horizon
+            if stream == STREAM_DATA and not backfill and next_cursor > cursor:
+                conditions = [T_EVENT.c.station_code == ctx.code]
+                if codes is not None:
+                    conditions.append(and_(T_EVENT.c.kind == "exit", T_EVENT.c.scope_code.in_(sorted(codes))))
+                events = [json.loads(body) for body in conn.execute(select(T_EVENT.c.body).where(
+                    T_EVENT.c.seq > cursor, T_EVENT.c.seq <= next_cursor, or_(*conditions))
+                    .order_by(T_EVENT.c.seq)).scalars()]
+        if stream == STREAM_DATA and not backfill:
+            self._mark_pulled(ctx, cursor)
+        head = {"server_time_ms": self.now_ms(), "station": ctx.code, "scope": ctx.scope_list(), "stream": stream,
+                "cursor": next_cursor, "has_more": has_more, "horizon": horizon, "ref_horizon": ref_horizon,
+                "events": events}
+        tables = ",".join(f'{{"t":"{table}","c":{cols},"r":[{",".join(rows)}]}}'
+                          for (table, cols), rows in blocks.items())
+        return (dumps(head)[:-1] + ',"tables":[' + tables + "]}").encode("utf-8")
+
+    def _counters(self, conn: Connection) -> tuple[int, int]:
+        """(committed change seq, latest reference seq) in one read."""
+        values = dict(conn.execute(select(T_COUNTER.c.name, T_COUNTER.c.value)).all())
+        return values.get("seq", 0), values.get("ref_seq", 0)
+
+    def station_keys(self, ctx: StationCtx) -> dict[str, str]:
+        """Bundle keys of the stations under a township (so it can check their USB bundles)."""
+        if ctx.scope == SCOPE_VILLAGE:
+            raise ApiError(403, ErrorCode.FORBIDDEN, ERROR_MESSAGES[ErrorCode.FORBIDDEN])
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(T_STATION.c.code, T_STATION.c.place_code, T_STATION.c.bundle_key)
+                                .where(T_STATION.c.active, T_STATION.c.scope == SCOPE_VILLAGE)).all()
+        return {r.code: r.bundle_key for r in rows if r.code != ctx.code and ctx.covers(r.place_code)}
+
+    # ------------------------------------------------------------------ bundles
+
+    def import_bundle(self, data: bytes, uploader: StationCtx | None = None) -> dict[str, Any]:
+        """Check a USB bundle's signature and push its batches as its station (idempotent)."""
+        bad = ApiError(400, ErrorCode.BAD_SIGNATURE, ERROR_MESSAGES[ErrorCode.BAD_SIGNATURE])
+        try:
+            bundle = read_bundle(data)
+        except BundleError:
+            raise bad from None
+        with self.engine.connect() as conn:
+            row = conn.execute(select(T_STATION).where(T_STATION.c.code == bundle.station)).first()
+            if row is None or not row.active or not bundle.verify(bytes.fromhex(row.bundle_key)):
+                raise bad
+            origin = self._ctx(conn, row)
+        if uploader is not None and uploader.code != origin.code and not (
+                uploader.is_county or (origin.place_code and uploader.covers(origin.place_code))):
+            raise ApiError(403, ErrorCode.FORBIDDEN, ERROR_MESSAGES[ErrorCode.FORBIDDEN])
+        try:
+            payload = bundle.payload()
+        except BundleError:
+            raise bad from None
+        counts = {OpStatus.ACCEPTED: 0, OpStatus.CONFLICT: 0, OpStatus.REJECTED: 0, "duplicate": 0}
+        batches = 0
+        for batch in payload["batches"]:
+            answer = self.push(origin, batch, via_bundle=True)
+            batches += 1
+            for result in answer["results"]:
+                if answer.get("replayed") or result.get("duplicate"):
+                    counts["duplicate"] += 1
+                else:
+                    counts[result["status"]] = counts.get(result["status"], 0) + 1
+        summary = {"bundle_id": bundle.bundle_id, "station": bundle.station, "batches": batches, **counts}
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(BundleImport.bundle_id).where(
+                BundleImport.bundle_id == bundle.bundle_id)).first()
+            summary["already_imported"] = exists is not None
+            if exists is None:
+                conn.execute(insert(BundleImport.__table__).values(
+                    bundle_id=bundle.bundle_id, station_code=bundle.station,
+                    imported_by=uploader.code if uploader else "cli", imported_at=utcnow(),
+                    summary=dumps(summary)))
+        return summary
+
+    # ------------------------------------------------------------------ reference data
+
+    def load_reference(self, data: dict[str, Any] | str | Path | None = None, *,
+                       rows: list[tuple[str, list[Any], dict[str, Any]]] | None = None) -> dict[str, int]:
+        """Upsert the county's reference file into the reference stream; returns changed rows per table.
+
+        ``rows`` are the file already read by ``reference.reference_rows`` (tests reuse them).
+        """
+        if rows is None:
+            from .reference import reference_rows
+
+            rows = reference_rows(data)
+        counts: dict[str, int] = {}
+        with self.write_txn() as txn:
+            conn = txn.conn
+            for table, key_values, fields in rows:
+                key = natural_key_text(key_values)
+                existing = conn.execute(select(T_ROW).where(T_ROW.c.table_name == table,
+                                                            T_ROW.c.natural_key == key)).first()
+                if existing is None:
+                    stamp = self._ref_hlc()
+                    row_id = str(uuid.uuid5(REFERENCE_NAMESPACE, f"{table}|{key}"))
+                    cols, vals = encode_data(dict(fields, deleted=False))
+                    conn.execute(insert(T_ROW).values(
+                        row_id=row_id, table_name=table, stream=STREAM_REF, scope_code=None, seq=txn.next_seq(),
+                        row_version=1, deleted=False, h0=stamp, fh="{}", fv="{}", cols=cols, vals=vals,
+                        natural_key=key, origin=REFERENCE_NODE, updated_at=utcnow(), compacted=False))
+                    counts[table] = counts.get(table, 0) + 1
+                    continue
+                row = RowRecord.from_db(existing)
+                changed = {k: v for k, v in fields.items() if row.data.get(k, object()) != v}
+                if not changed:
+                    continue
+                stamp = self._ref_hlc()
+                row.row_version += 1
+                for name, value in changed.items():
+                    row.data[name] = value
+                    row.fh[name] = stamp
+                    row.fv[name] = row.row_version
+                cols, vals = encode_data(row.data)
+                conn.execute(update(T_ROW).where(T_ROW.c.row_id == row.row_id).values(
+                    seq=txn.next_seq(), row_version=row.row_version, fh=dumps(row.fh), fv=dumps(row.fv),
+                    cols=cols, vals=vals, updated_at=utcnow(), origin=REFERENCE_NODE))
+                counts[table] = counts.get(table, 0) + 1
+            if counts:
+                self._set_counter(conn, "ref_seq", txn.seq)
+            for table, _key, fields in rows:
+                if table != "place":
+                    continue
+                values = dict(name=fields["name"], level=fields["level"], parent_code=fields.get("parent_code"))
+                if conn.execute(select(T_PLACE.c.code).where(T_PLACE.c.code == fields["code"])).first():
+                    conn.execute(update(T_PLACE).where(T_PLACE.c.code == fields["code"]).values(**values))
+                else:
+                    conn.execute(insert(T_PLACE).values(code=fields["code"], **values))
+        self._auth.clear()  # places may have moved: scopes are recomputed
+        return counts
+
+    @staticmethod
+    def _set_counter(conn: Connection, name: str, value: int) -> None:
+        if conn.execute(update(T_COUNTER).where(T_COUNTER.c.name == name).values(value=value)).rowcount == 0:
+            conn.execute(insert(T_COUNTER).values(name=name, value=value))
+
+    def _ref_hlc(self) -> str:
+        stamp = Timestamp(self.now_ms(), 0, REFERENCE_NODE).pack()
+        if stamp <= self._ref_last:
+            stamp = Timestamp.parse(self._ref_last)
+            stamp = Timestamp(stamp.wall_ms, stamp.counter + 1, REFERENCE_NODE).pack()
+        self._ref_last = stamp
+        return stamp
+
+    # ------------------------------------------------------------------ maintenance
+
+    def purge(self, *, tombstone_days: int = 90, answer_days: int = 365) -> dict[str, int]:
+        """Drop the payload of old tombstones (their key stays, so a station offline for months
+        still learns the deletion and nothing deleted comes back) and old push answers."""
+        cutoff = utcnow() - timedelta(days=tombstone_days)
+        compacted = 0
+        with self.write_txn() as txn:
+            conn = txn.conn
+            rows = conn.execute(select(T_ROW).where(T_ROW.c.deleted, T_ROW.c.stream == STREAM_DATA,
+                                                    T_ROW.c.compacted.is_(False),
+                                                    T_ROW.c.updated_at < cutoff)).all()
+            for row in rows:
+                data = RowRecord.from_db(row).data
+                spec = self.specs.get(row.table_name)
+                keep = {"village_code", "deleted", *(spec.natural_key or () if spec else ())}
+                cols, vals = encode_data({k: v for k, v in data.items() if k in keep})
+                conn.execute(update(T_ROW).where(T_ROW.c.row_id == row.row_id).values(
+                    cols=cols, vals=vals, fh=dumps({k: v for k, v in json.loads(row.fh).items() if k in keep}),
+                    fv=dumps({k: v for k, v in json.loads(row.fv).items() if k in keep}), compacted=True))
+                compacted += 1
+            answer_cutoff = utcnow() - timedelta(days=answer_days)
+            dropped = conn.execute(T_BATCH.delete().where(T_BATCH.c.created_at < answer_cutoff)).rowcount
+            conn.execute(T_OP.delete().where(T_OP.c.created_at < answer_cutoff))
+        return {"tombstones_compacted": compacted, "answers_dropped": dropped or 0}
+
+    # ------------------------------------------------------------------ inspection (tests, admin)
+
+    def row_state(self, row_id: str) -> RowRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(T_ROW).where(T_ROW.c.row_id == row_id)).first()
+        return RowRecord.from_db(row) if row is not None else None
+
+    def rows_in_scope(self, codes: frozenset[str] | None) -> dict[str, RowRecord]:
+        """Every data row a station of this scope should hold (tests compare stations with it)."""
+        with self.engine.connect() as conn:
+            query = select(T_ROW).where(T_ROW.c.stream == STREAM_DATA)
+            if codes is not None:
+                query = query.where(T_ROW.c.scope_code.in_(sorted(codes)))
+            return {r.row_id: RowRecord.from_db(r) for r in conn.execute(query)}
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {
+                "rows": conn.execute(select(func.count()).select_from(T_ROW).where(
+                    T_ROW.c.stream == STREAM_DATA)).scalar_one(),
+                "ref_rows": conn.execute(select(func.count()).select_from(T_ROW).where(
+                    T_ROW.c.stream == STREAM_REF)).scalar_one(),
+                "events": conn.execute(select(func.count()).select_from(T_EVENT)).scalar_one(),
+                "batches": conn.execute(select(func.count()).select_from(T_BATCH)).scalar_one(),
+                "seq": self.horizon(conn),
+            }
+
+    def seed_rows(self, table: str, rows: list[dict[str, Any]], *, origin: str, hlc: str) -> int:
+        """Bulk-load rows as if pushed long ago (benchmarks; migrating an existing township)."""
+        spec = self.specs[table]
+        with self.write_txn() as txn:
+            records = []
+            for row in rows:
+                data = {k: row[k] for k in spec.fields if k in row}
+                cols, vals = encode_data(data)
+                records.append(dict(
+                    row_id=row["id"], table_name=table, stream=STREAM_DATA, scope_code=data.get("village_code"),
+                    seq=txn.next_seq(), row_version=1, deleted=bool(data.get("deleted")), h0=row.get("updated_hlc") or hlc,
+                    fh="{}", fv="{}", cols=cols, vals=vals, natural_key=self._natural_key(spec, data), origin=origin,
+                    updated_at=utcnow(), compacted=False))
+            for chunk in _chunks(records, 5000):
+                txn.conn.execute(insert(T_ROW), chunk)
+        return len(records)

@@ -1,0 +1,79 @@
+"""Sync subcommands: ``sync`` with the county server, ``export-bundle`` / ``import-bundle`` by USB stick."""
+
+from __future__ import annotations
+
+import sys
+
+from .main import db_path_of, progress_printer
+
+
+def _open(args):
+    from station_app.services.workspace import Workspace
+
+    return Workspace.open(db_path_of(args))
+
+
+def _actor(ws):
+    from station_app.services.changes import system_actor
+
+    return system_actor(ws.station.code if ws.station else "")
+
+
+def cmd_sync(args) -> int:
+    from station_app.sync.engine import run_sync
+    from station_app.sync.settings import set_server, sync_status
+
+    with _open(args) as ws:
+        if not ws.is_set_up:
+            print("本数据库尚未完成初始设置。", file=sys.stderr)
+            return 2
+        if args.server or args.token:
+            url = args.server or sync_status(ws).server_url
+            set_server(ws, _actor(ws), url, args.token)
+        report = run_sync(ws, progress=None if args.quiet else progress_printer("同步"))
+        if report.clock_warning:
+            print(f"注意：{report.clock_warning}", file=sys.stderr)
+        print(f"同步完成：{report.summary()}")
+        status = sync_status(ws)
+        if status.conflicts or status.rejected:
+            print(f"待处理：冲突 {status.conflicts} 条，未被接受的修改 {status.rejected} 条（在“同步”页查看）")
+    return 0
+
+
+def cmd_export_bundle(args) -> int:
+    from station_app.sync.bundle import export_bundle
+
+    with _open(args) as ws:
+        result = export_bundle(ws, args.out)
+    print(f"已导出数据包：{result.path}（{result.ops} 条修改，{result.batches} 批）。"
+          "请带到乡镇医保服务中心或县医保局导入。")
+    return 0
+
+
+def cmd_import_bundle(args) -> int:
+    from station_app.sync.bundle import import_bundle
+
+    with _open(args) as ws:
+        result = import_bundle(ws, args.file)
+    if result.already_imported:
+        print(f"数据包 {result.bundle_id} 已导入过，本次未做任何修改。")
+    else:
+        print(f"已导入站点 {result.station} 的数据包：{result.ops} 条修改，本站立即显示 {result.applied} 条；"
+              "下次同步时会转交县服务器。")
+    return 0
+
+
+def register(sub) -> None:
+    sync = sub.add_parser("sync", help="与县服务器同步（先上传本站修改，再下载）")
+    sync.add_argument("--server", help="县服务器地址，如 https://yb.example.gov.cn（保存在本站数据库）")
+    sync.add_argument("--token", help="本站同步令牌（县医保局发放，保存在本站数据库）")
+    sync.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
+    sync.set_defaults(func=cmd_sync)
+
+    export = sub.add_parser("export-bundle", help="把未上传的修改导出为签名数据包（无网络时用 U 盘带走）")
+    export.add_argument("--out", required=True, help="数据包文件路径，如 E:\\群英村.ybsb")
+    export.set_defaults(func=cmd_export_bundle)
+
+    imp = sub.add_parser("import-bundle", help="导入村站的数据包（乡镇站），下次同步时转交县服务器")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_import_bundle)

@@ -1,0 +1,149 @@
+"""USB bundles: export this station's unacknowledged changes, import a village's at the township.
+
+Export freezes the pending ops into batches (state ``sent``, batch ids saved) exactly as a
+push would, so whichever way a batch reaches the server first — bundle imported at the county,
+relayed by the township, or pushed when a network appears — the other ways get the stored
+answer and nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from station_app.domain.errors import DomainError, ValidationError
+from station_app.domain.hlc import wall_clock_ms
+from station_app.services.workspace import Workspace
+
+from . import state
+from .apply import Applier
+from .bundle_format import BundleError, bundle_key, read_bundle, write_bundle
+from .engine import apply_txn, batch_ops, freeze_batch
+from .protocol import PROTOCOL_VERSION, SCHEMA_VERSION, RowState
+from .tables import table_specs
+
+logger = logging.getLogger(__name__)
+
+TAMPERED = "数据包签名无效（可能被篡改或不是本县站点导出的），已拒绝导入。"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    bundle_id: str
+    batches: int
+    ops: int
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    bundle_id: str
+    station: str
+    ops: int
+    applied: int
+    already_imported: bool
+
+
+def export_bundle(ws: Workspace, path: str | Path) -> ExportResult:
+    """Write every unacknowledged change to a signed file; returns what went in."""
+    with ws.engine.connect() as conn:
+        token = state.get(conn, state.K_TOKEN)
+        station = state.get(conn, state.K_STATION) or (ws.station.code if ws.station else "")
+    if not token:
+        raise ValidationError("导出数据包需要本站的同步令牌（用于签名），请先在“同步”页填写。")
+    if not station:
+        raise ValidationError("本站尚未完成初始设置。")
+    with apply_txn(ws) as conn:
+        while freeze_batch(conn):
+            pass
+        batch_ids = [r[0] for r in conn.exec_driver_sql(
+            "SELECT batch_id FROM sync_outbox WHERE state = 'sent' GROUP BY batch_id ORDER BY min(seq)")]
+        batches = {batch_id: batch_ops(conn, batch_id)[0] for batch_id in batch_ids}
+    bundle_id = str(uuid.uuid4())
+    payload = {"bundle_id": bundle_id, "station": station, "created_ms": wall_clock_ms(),
+               "protocol": PROTOCOL_VERSION, "schema": SCHEMA_VERSION,
+               "batches": [{"batch_id": b, "ops": ops} for b, ops in batches.items()]}
+    data = write_bundle(payload, bundle_key(token))
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".part")
+    with open(temporary, "wb") as handle:  # never a half-written bundle on the stick
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    return ExportResult(target, bundle_id, len(batches), sum(len(ops) for ops in batches.values()))
+
+
+def import_bundle(ws: Workspace, path: str | Path) -> ImportResult:
+    """At the township: check a village's bundle, show its changes here, relay it upward.
+
+    Only changes newer than everything this station holds for the row are applied here (and
+    new rows); the rest wait for the county server's merge, which the next sync brings back.
+    The bundle itself is kept and uploaded at the next sync, under the village's own batch ids.
+    """
+    try:
+        data = Path(path).read_bytes()
+        bundle = read_bundle(data)
+    except (OSError, BundleError) as error:
+        raise ValidationError(f"无法读取数据包：{error}") from error
+    with ws.engine.connect() as conn:
+        keys = state.get_json(conn, state.K_STATION_KEYS, {}) or {}
+        token = state.get(conn, state.K_TOKEN)
+        own = state.get(conn, state.K_STATION) or (ws.station.code if ws.station else "")
+        seen = state.get(conn, state.K_BUNDLE_SEEN + bundle.bundle_id)
+    if bundle.station == own and token:
+        key = bundle_key(token)
+    elif bundle.station in keys:
+        key = bytes.fromhex(keys[bundle.station])
+    else:
+        raise DomainError(f"没有站点 {bundle.station} 的签名密钥：请先联网同步一次，"
+                          "乡镇站会从县服务器取得所辖村站的密钥。")
+    if not bundle.verify(key):
+        raise DomainError(TAMPERED)
+    try:
+        payload = bundle.payload()
+    except BundleError as error:
+        raise DomainError(TAMPERED) from error
+    ops = [op for batch in payload["batches"] for op in batch.get("ops", [])]
+    if seen:
+        return ImportResult(bundle.bundle_id, bundle.station, len(ops), 0, True)
+    applied = 0
+    with apply_txn(ws) as conn:
+        if bundle.station != own:
+            applied = _apply_newer(conn, ops)
+            state.put(conn, state.K_RELAY + bundle.bundle_id, base64.b64encode(data).decode("ascii"))
+        state.put(conn, state.K_BUNDLE_SEEN + bundle.bundle_id, "imported")
+    return ImportResult(bundle.bundle_id, bundle.station, len(ops), applied, False)
+
+
+def _apply_newer(conn, ops: list[dict[str, Any]]) -> int:
+    """Apply the ops that are newer than the whole local row (safe without per-field stamps)."""
+    specs = table_specs()
+    applier = Applier()
+    applied = 0
+    for op in ops:
+        spec = specs.get(op.get("t", ""))
+        fields = op.get("f")
+        if spec is None or spec.reference or spec.local_only or not isinstance(fields, dict):
+            continue
+        row = conn.exec_driver_sql(f'SELECT updated_hlc, row_version FROM "{spec.name}" WHERE id = ?',
+                                   (op["id"],)).first()
+        if row is None:
+            if op.get("k") != "insert":
+                continue
+            version = 0
+        elif (row[0] or "") >= op["h"]:
+            continue
+        else:
+            version = row[1] or 0
+        # A row state stamped with the op's HLC; the upsert keeps local pending edits on top.
+        state_ = RowState(spec.name, op["id"], version, op["h"], {}, fields)
+        applier.apply_rows(conn, [state_])
+        applied += 1
+    return applied

@@ -1,0 +1,247 @@
+"""HTTP client for the county server: gzip both ways, timeouts, retries with backoff.
+
+Network errors, timeouts, 5xx and 429 are retried with exponential backoff and jitter; other
+4xx are not (retrying a refused request changes nothing) and come back as a SyncError whose
+message is ready to show. The transport is injectable so tests can drop and duplicate
+requests and responses on a real server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+import requests
+
+from station_app.domain.errors import DomainError
+
+from .protocol import (
+    ERROR_MESSAGES,
+    GZIP_LEVEL,
+    MAX_BODY_BYTES,
+    ErrorCode,
+    TooLarge,
+    dumps,
+    gunzip_bytes,
+    gzip_bytes,
+    version_headers,
+)
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0
+
+
+class SyncError(DomainError):
+    """Sync could not go on; ``message`` is for the user. ``retryable``: try again later."""
+
+    def __init__(self, message: str, *, code: str = "", status: int = 0, retryable: bool = False):
+        super().__init__(message, code=code)
+        self.status = status
+        self.retryable = retryable
+
+
+class NetworkError(SyncError):
+    def __init__(self, detail: str = ""):
+        super().__init__("无法连接县服务器，请检查网络后重试。", code="network", retryable=True)
+        self.detail = detail
+
+
+class SchemaMismatch(SyncError):
+    """This program and the server speak different schema versions: update first."""
+
+
+class Unauthorized(SyncError):
+    pass
+
+
+class Forbidden(SyncError):
+    pass
+
+
+class BadRequest(SyncError):
+    """The server refused this request as malformed (4xx): resending it will not help."""
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes  # as received on the wire (maybe gzipped)
+
+
+#: ``transport(method, url, headers, body, timeout) -> RawResponse``; raises on network errors.
+Transport = Callable[[str, str, dict[str, str], bytes | None, tuple[float, float]], RawResponse]
+
+
+class RequestsTransport:
+    """The real transport: one pooled requests.Session, TLS verification on."""
+
+    def __init__(self, verify: bool | str = True):
+        self.session = requests.Session()
+        self.session.verify = verify
+
+    def __call__(self, method, url, headers, body, timeout) -> RawResponse:
+        response = self.session.request(method, url, headers=headers, data=body, timeout=timeout,
+                                        stream=True)
+        try:
+            # decode_content=False: we inflate ourselves, with a size limit, and count wire bytes.
+            raw = response.raw.read(decode_content=False)
+        finally:
+            response.close()
+        return RawResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, raw)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    durations: list[float] = field(default_factory=list)
+
+
+class SyncClient:
+    """Talks to one county server with one station token."""
+
+    def __init__(self, base_url: str, token: str, *, transport: Transport | None = None,
+                 timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT), max_attempts: int = 6,
+                 backoff_base: float = 0.5, backoff_max: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.transport = transport or RequestsTransport()
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.sleep = sleep
+        self.stats = ClientStats()
+
+    def close(self) -> None:
+        close = getattr(self.transport, "close", None)
+        if close:
+            close()
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/v1/health", auth=False)
+
+    def pull(self, cursor: int, limit: int, *, stream: str = "data", villages: list[str] | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"cursor": cursor, "limit": limit, "stream": stream}
+        if villages:
+            params["villages"] = ",".join(villages)
+        return self._request("GET", "/v1/sync/pull?" + urlencode(params))
+
+    def push(self, batch: dict[str, Any] | bytes) -> dict[str, Any]:
+        body = batch if isinstance(batch, bytes) else dumps(batch).encode("utf-8")
+        return self._request("POST", "/v1/sync/push", body=body)
+
+    def upload_bundle(self, data: bytes) -> dict[str, Any]:
+        return self._request("POST", "/v1/bundles", body=data, content_type="application/octet-stream",
+                             compress=False)
+
+    def station_keys(self) -> dict[str, str]:
+        return self._request("GET", "/v1/sync/station-keys")["keys"]
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _headers(self, auth: bool, content_type: str | None, compressed: bool) -> dict[str, str]:
+        headers = {"Accept": "application/json", "Accept-Encoding": "gzip", **version_headers()}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if content_type:
+            headers["Content-Type"] = content_type
+        if compressed:
+            headers["Content-Encoding"] = "gzip"
+        return headers
+
+    def _request(self, method: str, path: str, *, body: bytes | None = None, auth: bool = True,
+                 content_type: str = "application/json", compress: bool = True) -> dict[str, Any]:
+        payload = body
+        compressed = False
+        if body is not None and compress and len(body) > 512:
+            payload = gzip_bytes(body, GZIP_LEVEL)
+            compressed = True
+        headers = self._headers(auth, content_type if body is not None else None, compressed)
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                self.stats.requests += 1
+                self.stats.bytes_sent += len(payload or b"")
+                response = self.transport(method, url, headers, payload, self.timeout)
+            except (requests.RequestException, ConnectionError, TimeoutError, OSError) as error:
+                logger.info("sync %s %s failed (attempt %d): %s", method, path.split("?")[0], attempt, error)
+                if attempt >= self.max_attempts:
+                    raise NetworkError(str(error)) from error
+                self._backoff(attempt, None)
+                continue
+            self.stats.durations.append(time.perf_counter() - started)
+            self.stats.bytes_received += len(response.body)
+            if response.status == 429 or response.status >= 500:
+                logger.info("sync %s %s answered %d (attempt %d)", method, path.split("?")[0],
+                            response.status, attempt)
+                if attempt >= self.max_attempts:
+                    raise SyncError("县服务器暂时无法处理，请稍后再同步。", code="server_error",
+                                    status=response.status, retryable=True)
+                self._backoff(attempt, response.headers.get("retry-after"))
+                continue
+            data = self._decode(response)
+            if response.status >= 400:
+                raise self._error(response.status, data)
+            return data
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> None:
+        self.stats.retries += 1
+        delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        delay = delay / 2 + random.random() * delay / 2  # jitter: 500 stations do not retry in step
+        if retry_after:
+            try:
+                delay = max(delay, min(self.backoff_max, float(retry_after)))
+            except ValueError:
+                pass
+        self.sleep(delay)
+
+    @staticmethod
+    def _decode(response: RawResponse) -> dict[str, Any]:
+        body = response.body
+        if response.headers.get("content-encoding", "").lower() == "gzip":
+            try:
+                body = gunzip_bytes(body, MAX_BODY_BYTES)
+            except (TooLarge, ValueError, OSError, zlib.error) as error:
+                raise SyncError("县服务器的应答无法解读。", code="bad_response", retryable=True) from error
+        if not body:
+            return {}
+        try:
+            data = json.loads(body)
+        except ValueError as error:
+            if response.status >= 400:
+                return {}
+            raise SyncError("县服务器的应答无法解读。", code="bad_response", retryable=True) from error
+        return data if isinstance(data, dict) else {"value": data}
+
+    @staticmethod
+    def _error(status: int, data: dict[str, Any]) -> SyncError:
+        code = str(data.get("error") or "")
+        message = data.get("message") or ERROR_MESSAGES.get(code) or f"县服务器拒绝了请求（{status}）。"
+        if status == 426 or code in (ErrorCode.SCHEMA_MISMATCH, ErrorCode.SERVER_TOO_OLD):
+            return SchemaMismatch(message, code=code or ErrorCode.SCHEMA_MISMATCH, status=status)
+        if status == 401:
+            return Unauthorized(message, code=ErrorCode.UNAUTHORIZED, status=status)
+        if status == 403:
+            return Forbidden(message, code=ErrorCode.FORBIDDEN, status=status)
+        return BadRequest(message, code=code or ErrorCode.BAD_REQUEST, status=status)

@@ -1,0 +1,91 @@
+"""Sync settings and status for the UI and the CLI: server address, token, last result, counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from sqlalchemy import func, select
+
+from station_app.domain.errors import ValidationError
+from station_app.services.changes import Actor
+from station_app.services.workspace import Workspace
+from station_app.store.models import OutboxOp, SyncConflict, SyncState
+
+from . import state
+from .tables import LOCAL_ONLY_TABLES
+
+PENDING_STATES = ("pending", "sent")
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    server_url: str
+    has_token: bool
+    station_on_server: str
+    last_success: str
+    last_attempt: str
+    last_error: str
+    last_report: str
+    pending: int
+    rejected: int
+    conflicts: int
+    clock_warning: str
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.server_url and self.has_token)
+
+
+def _values(session, keys: list[str]) -> dict[str, str]:
+    rows = session.execute(select(SyncState.key, SyncState.value).where(SyncState.key.in_(keys))).all()
+    return dict(rows)
+
+
+def sync_status(ws: Workspace) -> SyncStatus:
+    keys = [state.K_SERVER_URL, state.K_TOKEN, state.K_STATION, state.K_LAST_SUCCESS, state.K_LAST_ATTEMPT,
+            state.K_LAST_ERROR, state.K_LAST_REPORT, state.K_CLOCK_WARNING]
+    with ws.read() as session:
+        values = _values(session, keys)
+        pending = session.scalar(select(func.count()).select_from(OutboxOp).where(
+            OutboxOp.state.in_(PENDING_STATES), OutboxOp.table_name.not_in(sorted(LOCAL_ONLY_TABLES)))) or 0
+        rejected = session.scalar(select(func.count()).select_from(OutboxOp)
+                                  .where(OutboxOp.state == "rejected")) or 0
+        conflicts = session.scalar(select(func.count()).select_from(SyncConflict)
+                                   .where(SyncConflict.resolution == "")) or 0
+    return SyncStatus(values.get(state.K_SERVER_URL, ""), bool(values.get(state.K_TOKEN)),
+                      values.get(state.K_STATION, ""), values.get(state.K_LAST_SUCCESS, ""),
+                      values.get(state.K_LAST_ATTEMPT, ""), values.get(state.K_LAST_ERROR, ""),
+                      values.get(state.K_LAST_REPORT, ""), pending, rejected, conflicts,
+                      values.get(state.K_CLOCK_WARNING, ""))
+
+
+def check_server_url(url: str) -> str:
+    url = (url or "").strip().rstrip("/")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValidationError("县服务器地址应以 http:// 或 https:// 开头，例如 https://yb.hanyin.gov.cn",
+                              field="server_url")
+    return url
+
+
+def set_server(ws: Workspace, actor: Actor, url: str, token: str | None = None) -> None:
+    """Store the server address (and the token, when given; empty keeps the current one).
+
+    The token lives in this station's database like its other data: whoever holds the file
+    holds the station already.
+    """
+    url = check_server_url(url)
+    token = (token or "").strip()
+    if token and (len(token) < 20 or any(c.isspace() for c in token)):
+        raise ValidationError("同步令牌格式不对，请完整复制县医保局提供的令牌。", field="token")
+    with ws.unit_of_work(actor, "sync_settings") as session:
+        session.merge(SyncState(key=state.K_SERVER_URL, value=url))
+        if token:
+            session.merge(SyncState(key=state.K_TOKEN, value=token))
+
+
+def server_settings(ws: Workspace) -> tuple[str, str]:
+    with ws.read() as session:
+        values = _values(session, [state.K_SERVER_URL, state.K_TOKEN])
+    return values.get(state.K_SERVER_URL, ""), values.get(state.K_TOKEN, "")

@@ -1,0 +1,1 @@
+"""Sync: county server, protocol, client engine, bundles, conflicts."""
