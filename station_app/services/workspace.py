@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from station_app.domain.errors import PermissionDenied
 from station_app.domain.hlc import HybridLogicalClock
-from station_app.store import migrate
+from station_app.store import deferred_indexes, migrate
 from station_app.store.db import make_engine, make_session_factory
 from station_app.store.models import AppSetting, Station
 
@@ -67,6 +67,8 @@ class Workspace:
         engine = make_engine(path)
         try:
             result = migrate.ensure_current(engine, path, backups)
+            with engine.begin() as connection:  # an initial sync cut off before its index rebuild
+                deferred_indexes.restore_deferred_indexes(connection)
             return cls(engine, path, result)
         except BaseException:
             engine.dispose()

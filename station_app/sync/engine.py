@@ -31,6 +31,8 @@ from sqlalchemy.engine import Connection
 from station_app.domain.errors import DomainError
 from station_app.domain.hlc import Timestamp, wall_clock_ms
 from station_app.services.workspace import Workspace
+from station_app.store import deferred_indexes
+from station_app.store.models import MODEL_BY_TABLE
 
 from . import state
 from .apply import ApplyStats, Applier
@@ -251,6 +253,8 @@ class SyncEngine:
                 yield conn
 
     def _run(self, started: float, sent0: int, received0: int) -> SyncReport:
+        with self._txn() as conn:  # an initial sync cut off before it rebuilt its indexes
+            deferred_indexes.restore_deferred_indexes(conn)
         self._remember(state.K_LAST_ATTEMPT, _now_text())
         self._relay_bundles()
         self._push()
@@ -367,7 +371,15 @@ class SyncEngine:
         # The very first pull starts at 0 and so covers the whole scope: it is saved with the
         # first page, and a crash after it never makes us fetch everything twice.
         self._first_scope = cursor == 0 and known is None
-        scope = self._pull_stream(state.K_CURSOR, None, label="下载数据")
+        if self._first_scope:
+            # A fresh station: load the rows first, build the plain indexes once at the end.
+            with self._txn() as conn:
+                deferred_indexes.defer_secondary_indexes(conn, sorted(MODEL_BY_TABLE))
+        try:
+            scope = self._pull_stream(state.K_CURSOR, None, label="下载数据")
+        finally:
+            with self._txn() as conn:
+                deferred_indexes.restore_deferred_indexes(conn)
         current = set(scope) if isinstance(scope, list) else None
         if current is None:
             self._save_scope(None)

@@ -26,3 +26,22 @@ def test_a_village_edit_reaches_the_township_and_back(county, stations):
     sync_until_quiet(county, [village, township])
     assert_converged(county, village)
     assert_converged(county, township)
+
+
+def test_a_fresh_stations_initial_sync_rebuilds_every_index_it_deferred(county, stations):
+    from sqlalchemy import text
+
+    def indexes(station) -> set[str]:
+        with station.ws.engine.connect() as conn:
+            return set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars())
+
+    village, township = stations(county, "VA", "TS")
+    household(village, VILLAGE_A, "王大明")
+    village.sync()
+    expected = indexes(township)
+    report = township.sync()  # its first pull: plain indexes deferred, then built once
+    assert report.rejected == 0
+    assert indexes(township) == expected
+    with township.ws.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sync_state WHERE key = 'deferred_indexes'")).scalar() == 0
+        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
