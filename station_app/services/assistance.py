@@ -17,8 +17,8 @@ from station_app.domain.masking import mask_id
 from station_app.store.models import AssistanceCase, AssistanceReferral, AssistanceType, Resident
 
 from .changes import Actor
-from .chronic import fetch_ids, place_names, require_clerk, resident_or_404, scope_condition, text_condition
-from .scope import check_village, villages_in_scope
+from .chronic import fetch_ids, require_clerk, resident_or_404, text_condition
+from .scope import check_village, in_scope, place_names, villages_in_scope
 from .workspace import Workspace
 
 A = AssistanceStatus
@@ -359,7 +359,7 @@ def case_ids(ws: Workspace, actor: Actor, filters: CaseFilters | None = None, so
     with ws.read() as session:
         allowed = villages_in_scope(session, actor)
         query = (select(AssistanceCase.id).join(Resident, Resident.id == AssistanceCase.resident_id)
-                 .where(AssistanceCase.deleted.is_(False), scope_condition(AssistanceCase.village_code, allowed)))
+                 .where(AssistanceCase.deleted.is_(False), in_scope(AssistanceCase.village_code, allowed)))
         if filters.village_code:
             query = query.where(AssistanceCase.village_code == filters.village_code)
         if filters.status:
@@ -448,7 +448,7 @@ def assistance_kpis(ws: Workspace, actor: Actor, year: int | None = None, *,
         allowed = villages_in_scope(session, actor)
         if village_code:
             check_village(session, actor, village_code)
-        conditions = [AssistanceCase.deleted.is_(False), scope_condition(AssistanceCase.village_code, allowed)]
+        conditions = [AssistanceCase.deleted.is_(False), in_scope(AssistanceCase.village_code, allowed)]
         if village_code:
             conditions.append(AssistanceCase.village_code == village_code)
         if year:

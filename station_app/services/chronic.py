@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Sequence
 
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from station_app.domain import chronic as rules
@@ -17,7 +17,7 @@ from station_app.domain.masking import mask_id
 from station_app.store.models import CardUsage, ChronicCard, Disease, Place, Resident, ServiceEntry
 
 from .changes import Actor
-from .scope import check_village, villages_in_scope
+from .scope import check_village, in_scope, place_names, villages_in_scope
 from .workspace import Workspace
 
 S = CardStatus
@@ -30,16 +30,6 @@ HELD_STATUSES = (S.ISSUED.value, S.CANCELLED.value)
 
 def require_clerk(actor: Actor, what: str) -> None:
     rules.require_clerk(actor.role, what)
-
-
-def scope_condition(column, villages: set[str] | None):
-    """``column IN villages``, or no condition at all for an unrestricted actor."""
-    return true() if villages is None else column.in_(sorted(villages))
-
-
-def place_names(session: Session) -> dict[str, str]:
-    """Every place's name by code (a few hundred rows: cheaper than a join per list row)."""
-    return dict(session.execute(select(Place.code, Place.name).where(Place.deleted.is_(False))).all())
 
 
 def village_choices(ws: Workspace, actor: Actor) -> list[tuple[str, str]]:
@@ -361,7 +351,7 @@ def card_ids(ws: Workspace, actor: Actor, filters: CardFilters | None = None, so
     with ws.read() as session:
         allowed = villages_in_scope(session, actor)
         query = (select(ChronicCard.id).join(Resident, Resident.id == ChronicCard.resident_id)
-                 .where(ChronicCard.deleted.is_(False), scope_condition(ChronicCard.village_code, allowed)))
+                 .where(ChronicCard.deleted.is_(False), in_scope(ChronicCard.village_code, allowed)))
         if filters.village_code:
             query = query.where(ChronicCard.village_code == filters.village_code)
         if filters.status:
@@ -429,7 +419,7 @@ def _held_cards_query(allowed: set[str] | None, months: list[str], village_code:
                     ChronicCard.status.in_(HELD_STATUSES), ChronicCard.benefit_start.is_not(None),
                     ChronicCard.benefit_start <= last,
                     or_(ChronicCard.cancelled_date.is_(None), ChronicCard.cancelled_date >= first),
-                    scope_condition(ChronicCard.village_code, allowed)))
+                    in_scope(ChronicCard.village_code, allowed)))
     if village_code:
         query = query.where(ChronicCard.village_code == village_code)
     return query
@@ -441,7 +431,7 @@ def _used_months(session: Session, allowed: set[str] | None, months: list[str],
     so at 60k residents ~2,300 rows cross into Python instead of ~16,000."""
     query = select(CardUsage.card_id, func.group_concat(CardUsage.month)).where(
         CardUsage.used.is_(True), CardUsage.deleted.is_(False), CardUsage.month.in_(months),
-        scope_condition(CardUsage.village_code, allowed))
+        in_scope(CardUsage.village_code, allowed))
     if village_code:
         query = query.where(CardUsage.village_code == village_code)
     if card_id:
@@ -504,7 +494,7 @@ def usage_grid(ws: Workspace, actor: Actor, *, village_code: str | None = None, 
                         ChronicCard.benefit_start <= rules.month_last_day(keys[-1]),
                         or_(ChronicCard.cancelled_date.is_(None),
                             ChronicCard.cancelled_date >= rules.parse_month(keys[0])),
-                        scope_condition(ChronicCard.village_code, allowed)))
+                        in_scope(ChronicCard.village_code, allowed)))
         if village_code:
             query = query.where(ChronicCard.village_code == village_code)
         if card_id:
@@ -599,7 +589,7 @@ def refill_reminders(ws: Workspace, actor: Actor, *, village_code: str | None = 
                  .where(ChronicCard.deleted.is_(False), ChronicCard.status == S.ISSUED.value,
                         ChronicCard.last_refill_date.is_not(None), due_expr <= func.julianday(limit),
                         Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value,
-                        scope_condition(ChronicCard.village_code, allowed))
+                        in_scope(ChronicCard.village_code, allowed))
                  .order_by(due_expr, Resident.name_pinyin, ChronicCard.id))
         if village_code:
             query = query.where(ChronicCard.village_code == village_code)

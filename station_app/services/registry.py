@@ -56,7 +56,7 @@ from .residents import (
     clean_resident,
     next_household_no,
 )
-from .scope import check_village, villages_in_scope
+from .scope import check_village, place_names, villages_in_scope
 from .workspace import Workspace
 
 S = search_index.search_table
@@ -401,11 +401,6 @@ def age_on(birth: date | None, today: date) -> int | None:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
-def _place_names(session: Session) -> dict[str, str]:
-    return dict(session.execute(select(Place.code, Place.name).where(
-        Place.level.in_((PlaceLevel.VILLAGE.value, PlaceLevel.GROUP.value)))).all())
-
-
 def default_year(ws: Workspace, session: Session, today: date | None = None) -> int | None:
     """The benefit year the registry shows: the latest whose collection has opened."""
     if ws.station is None:
@@ -422,7 +417,7 @@ def resident_rows(ws: Workspace, ids: Sequence[str], *, year: int | None = None,
     enrollment = Enrollment.__table__.alias("e")
     out: dict[str, dict[str, Any]] = {}
     with ws.read() as session:
-        names = _place_names(session)
+        names = place_names(session)
         if year is None:
             year = default_year(ws, session, today)
         for start in range(0, len(ids), 500):
@@ -548,7 +543,7 @@ def household_view(ws: Workspace, actor: Actor, household_id: str, *, today: dat
         if household is None or household.deleted:
             raise NotFound("找不到该户。")
         check_village(session, actor, household.village_code)
-        names = _place_names(session)
+        names = place_names(session)
         people = session.scalars(select(Resident).where(Resident.household_id == household_id,
                                                         Resident.deleted.is_(False))).all()
         members = [MemberRow(p.id, p.name, _label(Relation, p.relation), p.relation, _label(Sex, p.sex),
@@ -597,7 +592,7 @@ def resident_detail(ws: Workspace, actor: Actor, resident_id: str) -> ResidentDe
         if person is None or person.deleted:
             raise NotFound("找不到该居民。")
         check_village(session, actor, person.village_code)
-        names = _place_names(session)
+        names = place_names(session)
         return ResidentDetail(
             person.id, person.household_id, person.village_code, names.get(person.village_code or "", ""),
             person.group_code, names.get(person.group_code or "", ""), person.name, person.sex,
@@ -648,7 +643,7 @@ def similar_residents(session: Session, name: str, birth_date: date, *, exclude_
     names = None
     found = []
     for person, household_no in session.execute(query.limit(20)):
-        names = names or _place_names(session)
+        names = names or place_names(session)
         found.append(SimilarResident(person.id, person.name, person.birth_date,
                                      names.get(person.village_code or "", ""), names.get(person.group_code or "", ""),
                                      household_no or "", mask_id(person.id_number),
@@ -904,7 +899,7 @@ def find_households(ws: Workspace, actor: Actor, village_code: str, text: str = 
         if text:
             query = query.where(or_(Household.household_no.contains(text, autoescape=True),
                                     Household.head_name.contains(text, autoescape=True)))
-        names = _place_names(session)
+        names = place_names(session)
         return [HouseholdChoice(i, no, head, names.get(group or "", ""), count or 0)
                 for i, no, head, group, count in session.execute(
                     query.order_by(Household.household_no).limit(limit))]
@@ -959,7 +954,7 @@ def duplicate_scan(ws: Workspace, actor: Actor, progress: Progress | None = None
         same_name = session.execute(select(Resident.name, Resident.birth_date).where(*live)
                                     .group_by(Resident.name, Resident.birth_date).having(func.count() > 1)).all()
         progress(2, total, "整理结果")
-        names = _place_names(session)
+        names = place_names(session)
 
         def members(condition) -> list[DuplicateMember]:
             rows = session.execute(select(Resident, Household.household_no)
@@ -1104,7 +1099,7 @@ def resident_history(ws: Workspace, resident_id: str, actor: Actor | None = None
                     household_ids.add(payload["household_id"])
         households = dict(session.execute(select(Household.id, Household.household_no)
                                           .where(Household.id.in_(household_ids))).all()) if household_ids else {}
-        names = _place_names(session)
+        names = place_names(session)
     out: list[HistoryEntry] = []
     for e in entries:
         before, after = _loads(e.before_json), _loads(e.after_json)

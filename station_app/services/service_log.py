@@ -17,8 +17,8 @@ from station_app.store.models import Resident, ServiceEntry, User
 
 from . import registry
 from .changes import Actor
-from .chronic import fetch_ids, place_names, resident_or_404, scope_condition, text_condition
-from .scope import check_village, villages_in_scope
+from .chronic import fetch_ids, resident_or_404, text_condition
+from .scope import check_village, in_scope, place_names, villages_in_scope
 from .workspace import Workspace
 
 KINDS = tuple(ServiceKind)
@@ -171,7 +171,7 @@ def service_ids(ws: Workspace, actor: Actor, filters: ServiceFilters | None = No
     with ws.read() as session:
         allowed = villages_in_scope(session, actor)
         query = select(ServiceEntry.id).where(ServiceEntry.deleted.is_(False),
-                                              scope_condition(ServiceEntry.village_code, allowed))
+                                              in_scope(ServiceEntry.village_code, allowed))
         condition = text_condition(filters.text)
         if condition is not None or sort == "name":
             # Only then: joining every entry to its resident costs more than the rest of the query.
@@ -260,7 +260,7 @@ def doctor_choices(ws: Workspace, actor: Actor) -> list[tuple[str, str]]:
                            and (allowed is None or place in allowed)]
         known = {u for u, _ in village_doctors}
         logged = session.scalars(select(ServiceEntry.doctor_username).where(
-            ServiceEntry.deleted.is_(False), scope_condition(ServiceEntry.village_code, allowed)).distinct())
+            ServiceEntry.deleted.is_(False), in_scope(ServiceEntry.village_code, allowed)).distinct())
         names = {u: n for u, n, _p, _r in users}
         others = [(u, names.get(u, u)) for u in logged if u not in known]
     return sorted(village_doctors) + sorted(others)
@@ -268,7 +268,7 @@ def doctor_choices(ws: Workspace, actor: Actor) -> list[tuple[str, str]]:
 
 def _scope_filters(session: Session, actor: Actor, village_code: str | None) -> list:
     allowed = villages_in_scope(session, actor)
-    conditions = [ServiceEntry.deleted.is_(False), scope_condition(ServiceEntry.village_code, allowed)]
+    conditions = [ServiceEntry.deleted.is_(False), in_scope(ServiceEntry.village_code, allowed)]
     if village_code:
         check_village(session, actor, village_code)
         conditions.append(ServiceEntry.village_code == village_code)
