@@ -29,6 +29,9 @@ sys.path.insert(0, str(ROOT))
 SECTION = "## Chronic, assistance, service log (issue 3)"
 
 
+from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
+
+
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
@@ -231,14 +234,7 @@ def write_results(results, page_ms: float, sizes: dict[str, int], args) -> None:
         "",
     ]
     path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + "\n".join(lines) + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(lines)
-    path.write_text(text, encoding="utf-8")
+    write_block("\n".join(lines), path)
     print(f"updated {path}")
 
 

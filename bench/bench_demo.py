@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -90,14 +91,6 @@ def raw_floor(built: Path, work: Path) -> tuple[float, int, int]:
     return elapsed, len(data["resident"][1]), len(data["enrollment"][1])
 
 
-def write_results(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip() + "\n\n"
-    new = pattern.sub(lambda _m: block, old) if pattern.search(old) else old.rstrip() + "\n\n" + block
-    RESULTS.write_text(new.rstrip() + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=60000)
@@ -152,7 +145,7 @@ Phases (wall seconds): {phase_text}.
 """
     print(report)
     if not args.no_write:
-        write_results(report)
+        write_block(report)
         print(f"updated {RESULTS.relative_to(ROOT)}")
     return 0
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import shutil
 import sqlite3
 import statistics
@@ -32,6 +31,8 @@ import time
 import uuid
 from datetime import date
 from pathlib import Path
+
+from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -188,14 +189,6 @@ def other_figures(ws: Workspace, admin, year_of_list: int) -> dict:
     return figures
 
 
-def write_results(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip() + "\n\n"
-    new = pattern.sub(lambda _m: block, old) if pattern.search(old) else old.rstrip() + "\n\n" + block
-    RESULTS.write_text(new.rstrip() + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=Path("/tmp/bench60k.db"))
@@ -284,7 +277,7 @@ time roughly doubles when other jobs load the 2 CPUs (the floor with it): compar
 """
     print(text)
     if not args.no_write:
-        write_results(text)
+        write_block(text)
         print(f"updated {RESULTS.relative_to(ROOT)}")
     return 0
 

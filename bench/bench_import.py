@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import random
-import re
 import sqlite3
 import statistics
 import sys
@@ -25,6 +24,8 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -144,14 +145,6 @@ def app_run(path: Path, work: Path, name: str) -> tuple[float, dict[str, float],
     return elapsed, marks, second, result
 
 
-def write_results(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip() + "\n\n"
-    new = pattern.sub(lambda _m: block, old) if pattern.search(old) else old.rstrip() + "\n\n" + block
-    RESULTS.write_text(new.rstrip() + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
@@ -185,7 +178,7 @@ def main() -> int:
     print(f"median: floor {floor:.2f} s, app {app:.2f} s ({app / floor:.1f}×), goal < {GOAL_S:.0f} s: {verdict}")
     print(f"result: {result.summary}")
     if not args.no_write:
-        write_results(f"""{SECTION}
+        write_block(f"""{SECTION}
 
 `PYTHONPATH=. .venv/bin/python bench/bench_import.py --rows {args.rows} --runs {args.runs}` — {date.today():%Y-%m-%d},
 {platform.system()} {platform.release()}, Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs.

@@ -23,6 +23,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Notices (issue 4)"
@@ -146,17 +148,6 @@ def village_near(db: Path, target: int) -> tuple[str, int]:
     return code, count
 
 
-def write_results(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    start = old.find(SECTION)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text.rstrip("\n") + "\n" + (old[end:] if end >= 0 else "")
-    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="/tmp/bench60k.db")
@@ -226,7 +217,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_results(text)
+        write_block(text)
     return 0 if ok_time and ok_mem else 1
 
 

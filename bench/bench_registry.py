@@ -22,7 +22,6 @@ import argparse
 import os
 import platform
 import random
-import re
 import shutil
 import sqlite3
 import statistics
@@ -30,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = Path("/tmp/bench60k.db")
@@ -166,14 +167,6 @@ def _count_statement(registry, session, flt):
     return select(func.count()).select_from(source.limit(registry.BROAD_MATCHES + 1).subquery())
 
 
-def write_results(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip() + "\n\n"
-    new = pattern.sub(lambda _m: block, old) if pattern.search(old) else old.rstrip() + "\n\n" + block
-    RESULTS.write_text(new.rstrip() + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=DEFAULT_DB)
@@ -290,7 +283,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_results(text)
+        write_block(text)
         print(f"\nupdated {RESULTS.relative_to(ROOT)}")
     return 0
 

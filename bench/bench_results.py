@@ -23,3 +23,11 @@ def write_section(title: str, body: str, path: Path = RESULTS) -> None:
             parts[-1] = parts[-1].rstrip("\n") + "\n\n"
         parts.append(section)
     path.write_text("".join(parts).rstrip("\n") + "\n", encoding="utf-8")
+
+
+def write_block(text: str, path: Path = RESULTS) -> None:
+    """Like ``write_section``, for text that starts with its own ``## title`` line."""
+    heading, _, body = text.lstrip().partition("\n")
+    if not heading.startswith("## "):
+        raise ValueError(f"a results block starts with '## ': {heading!r}")
+    write_section(heading[3:].strip(), body, path)

@@ -16,13 +16,14 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = Path("/tmp/bench60k.db")
@@ -134,14 +135,6 @@ def ensure_demo(db: Path, residents: int) -> None:
         raise SystemExit("could not build the demo database; pass --db with an existing database")
 
 
-def write_results(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip() + "\n\n"
-    new = pattern.sub(lambda _m: block, old) if pattern.search(old) else old.rstrip() + "\n\n" + block
-    RESULTS.write_text(new.rstrip() + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=None, help=f"station database (default {DEFAULT_DB}, built if missing)")
@@ -188,7 +181,7 @@ def main() -> int:
 
     if not args.no_write:
         cpu = platform.processor() or platform.machine()
-        write_results(f"""{SECTION}
+        write_block(f"""{SECTION}
 
 `PYTHONPATH=. .venv/bin/python bench/bench_startup.py --db {db}` — {time.strftime('%Y-%m-%d')},
 {platform.system()} {platform.release()}, Python {platform.python_version()}, {cpu}, {os.cpu_count()} CPUs,

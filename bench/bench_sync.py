@@ -62,6 +62,9 @@ GOALS = {"initial_rows_per_s": 30_000, "noop_ms": 200, "village_wire_mb": 2.0, "
 # ---------------------------------------------------------------- data
 
 
+from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
+
+
 def ensure_demo(path: Path, villages: int, residents: int, seed: int) -> None:
     if path.exists():
         return
@@ -468,17 +471,7 @@ def write_results(results: list[dict], path: Path) -> None:
               "500-station figures sit near their goals and move a few percent between runs on this 2-CPU "
               "machine, where the client, the server and the load generator share the cores: compare with "
               "the floors of the same run.", ""]
-    section = "\n".join(lines).rstrip() + "\n"
-    existing = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = existing.find(SECTION)
-    if start == -1:
-        updated = existing.rstrip() + "\n\n" + section
-    else:
-        end = existing.find("\n## ", start + len(SECTION))
-        updated = existing[:start] + section + (existing[end + 1:] if end != -1 else "")
-        if end != -1 and not updated.endswith("\n"):
-            updated += "\n"
-    path.write_text(updated, encoding="utf-8")
+    write_block("\n".join(lines), path)
 
 
 def main() -> int:
