@@ -91,7 +91,7 @@ def main() -> None:
         "",
         "| measure | median | max |",
         "|---|---|---|",
-        f"| 工作台 data (`load_dashboard`: overview, 参保率 by village/group/special group, 12-month 卡月使用率, "
+        f"| 工作台 data (`load_dashboard`: 参保率 by village/group/special group, 12-month 卡月使用率, "
         f"救助落实率, refill reminders, service counts) | {med * 1000:.0f} ms | {p_max * 1000:.0f} ms |",
         f"| floor: the one grouped 参保率 query in plain sqlite3 | {fmed * 1000:.0f} ms | {max(floor) * 1000:.0f} ms |",
         f"| ratio ours / floor | {med / fmed:.1f}× | |",

@@ -10,7 +10,6 @@ from station_app.domain.kpi import Ratio
 
 from . import assistance, chronic, enrollment, service_log
 from .changes import Actor
-from .overview import Overview, station_overview
 from .workspace import Workspace
 
 #: The enrollment statuses that count as "not yet paid" on the dashboard.
@@ -19,7 +18,8 @@ _UNPAID_KEYS = ("unpaid", enrollment.NO_RECORD)
 
 @dataclass
 class Dashboard:
-    overview: Overview
+    """The 4134 KPIs; the station's counts come separately from ``overview.station_overview``."""
+
     year: int | None
     year_info: enrollment.YearInfo | None
     kpis: enrollment.EnrollmentKpis | None
@@ -39,9 +39,8 @@ class Dashboard:
 
 
 def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None) -> Dashboard:
-    """Everything the 工作台 shows, for the actor's scope; runs on a worker thread."""
+    """The KPIs the 工作台 shows, for the actor's scope; runs on a worker thread."""
     today = today or date.today()
-    overview = station_overview(ws, today=today, with_enrollment=False)
     year = enrollment.default_year(ws, today)
     info = enrollment.year_info(ws, year, actor=actor, today=today) if year else None
     kpis = enrollment.enrollment_kpis(ws, actor, year) if year else None
@@ -49,7 +48,7 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None) ->
     reminders = chronic.refill_reminders(ws, actor, today=today)
     overdue = sum(1 for r in reminders if r.days_left < 0)
     return Dashboard(
-        overview=overview, year=year, year_info=info, kpis=kpis, unpaid=unpaid,
+        year=year, year_info=info, kpis=kpis, unpaid=unpaid,
         usage=chronic.card_usage_rates(ws, actor, 12, today=today),
         assistance=assistance.assistance_kpis(ws, actor, today.year),
         reminders_due=len(reminders), reminders_overdue=overdue,

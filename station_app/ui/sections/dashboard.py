@@ -158,7 +158,7 @@ class DashboardPage(QWidget):
 
     #: Emitted with the Overview once the station's counts are on screen (first step).
     counts_shown = Signal(object)
-    #: Emitted on the main thread with the Dashboard once every figure is on screen.
+    #: Emitted on the main thread with the Dashboard once the KPIs are on screen.
     loaded = Signal(object)
 
     def __init__(self, ctx: PageContext, parent: QWidget | None = None):
@@ -259,7 +259,7 @@ class DashboardPage(QWidget):
             self.state_label.style().polish(self.state_label)
 
     def refresh(self) -> None:
-        """Two steps: the station's counts (tens of ms) first, then the KPIs (~0.5 s at 60k)."""
+        """Two tasks: the station's counts (tens of ms), and the KPIs (~0.5 s at 60k)."""
         self._set_state(LOADING_TEXT)
         self.refresh_button.setEnabled(False)
         ws, actor = self.ctx.ws, self.ctx.actor
@@ -281,7 +281,6 @@ class DashboardPage(QWidget):
 
     def _show(self, board: Dashboard) -> None:
         self.dashboard = board
-        self._show_overview(board.overview)
         self._show_enrollment(board)
         self._show_benefits(board)
         self.usage_chart.set_months(board.usage)
