@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Iterable
 
-from sqlalchemy import event, inspect, insert
+from sqlalchemy import bindparam, event, insert, inspect, update
 from sqlalchemy.orm import Session
 
 from station_app.domain.errors import PermissionDenied
@@ -219,11 +219,7 @@ class ChangeRecorder:
         Each row gets its id, HLC and an outbox op like the ORM path; the audit gets one
         summary entry for the whole batch instead of one per row.
         """
-        actor: Actor | None = session.info.get("actor")
-        if actor is None:
-            raise PermissionDenied("所有写入必须经过业务服务层（缺少操作人）。")
-        if model.__reference__ and not session.info.get("reference_write"):
-            raise PermissionDenied("县级参考数据只读，只能由县医保局下发。")
+        actor = _bulk_actor(session, model)
         travelling = set(synced_field_names(model)) | {"village_code"}
         fillers = _column_fillers(model)
         # One tick for the whole batch: the HLC orders writes to the same field, and no two
@@ -261,6 +257,63 @@ class ChangeRecorder:
         ))
         save_clock_state(session, ts)
         return len(prepared)
+
+    def bulk_update(self, session: Session, model: type[SyncedMixin],
+                    updates: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> int:
+        """Update many rows with one Core executemany (bulk status changes), recorded per row.
+
+        Each pair is a row's current values (``id``, ``village_code``, ``row_version`` and the
+        fields being set) and its new values; every pair sets the same fields. A row gets the same
+        outbox op (only the changed fields travel) and audit entry as an ORM flush would write;
+        rows whose values do not change are skipped. Returns the number of rows written.
+        """
+        actor = _bulk_actor(session, model)
+        action = session.info.get("action", "update")
+        station = actor.station_code or self.station_code
+        now = utcnow()
+        params: list[dict[str, Any]] = []
+        outbox: list[dict[str, Any]] = []
+        audit: list[dict[str, Any]] = []
+        ts: Timestamp | None = None
+        for before, after in updates:
+            changed = {k: v for k, v in after.items() if before.get(k) != v}
+            if not changed:
+                continue
+            ts = self.clock.now()
+            hlc = ts.pack()
+            params.append({**{f"v_{k}": v for k, v in after.items()}, "b_id": before["id"], "v_updated_hlc": hlc})
+            fields = _dumps({k: to_jsonable(v) for k, v in changed.items()})
+            outbox.append(dict(op_id=new_id(), batch_id=None, table_name=model.__tablename__, row_id=before["id"],
+                               village_code=before.get("village_code"), op="update", fields_json=fields,
+                               base_version=before.get("row_version") or 0, hlc=hlc, state="pending", attempts=0,
+                               last_error="", created_at=now))
+            audit.append(dict(at=now, username=actor.username, station_code=station, action=action,
+                              table_name=model.__tablename__, row_id=before["id"],
+                              before_json=_dumps(_mask_sensitive({k: to_jsonable(before.get(k)) for k in changed})),
+                              after_json=_dumps(_mask_sensitive({k: to_jsonable(v) for k, v in changed.items()})),
+                              summary=""))
+        if not params:
+            return 0
+        table = model.__table__
+        keys = [k[2:] for k in params[0] if k.startswith("v_")]
+        session.execute(update(table).where(table.c.id == bindparam("b_id"))
+                        .values({k: bindparam(f"v_{k}") for k in keys}), params)
+        if outbox and not session.info.get("skip_outbox"):
+            session.execute(insert(OutboxOp.__table__), outbox)
+        session.execute(insert(AuditEntry.__table__), audit)
+        assert ts is not None
+        save_clock_state(session, ts)
+        return len(params)
+
+
+def _bulk_actor(session: Session, model: type[SyncedMixin]) -> Actor:
+    """The bulk paths' guard: an actor is required, and reference tables only from the county."""
+    actor: Actor | None = session.info.get("actor")
+    if actor is None:
+        raise PermissionDenied("所有写入必须经过业务服务层（缺少操作人）。")
+    if model.__reference__ and not session.info.get("reference_write"):
+        raise PermissionDenied("县级参考数据只读，只能由县医保局下发。")
+    return actor
 
 
 def _column_fillers(model: type[SyncedMixin]) -> dict[str, Any]:

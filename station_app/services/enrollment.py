@@ -34,7 +34,6 @@ a second instead of several.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -42,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from station_app.domain.enums import (
@@ -57,18 +56,15 @@ from station_app.domain.enums import (
 )
 from station_app.domain.errors import NotFound, PermissionDenied, ValidationError
 from station_app.domain.kpi import Ratio, days_until, deadline_text, enrollment_rate
-from station_app.store.base import new_id, utcnow
 from station_app.store.models import (
-    AuditEntry,
     CountyYearSetting,
     Enrollment,
     Household,
-    OutboxOp,
     Place,
     Resident,
 )
 
-from .changes import Actor, save_clock_state, to_jsonable
+from .changes import Actor
 from .overview import current_benefit_year, station_village_codes
 from .reference import subsidy_rules, suggest_subsidy, year_setting
 from .scope import check_village, in_scope, place_names, villages_in_scope
@@ -879,53 +875,6 @@ class BulkResult:
         return "、".join(f"{SKIP_REASONS.get(k, k)} {n} 人" for k, n in ranked if n)
 
 
-def _record_updates(ws: Workspace, session: Session, updates: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
-    """Write (record before, new values) pairs with Core, recording what the recorder's hook would.
-
-    Same outbox op (only the changed fields travel) and the same per-row audit entry as an ORM
-    flush; one executemany per table instead of one statement and two objects per row.
-    """
-    if not updates:
-        return
-    actor: Actor = session.info["actor"]
-    action = session.info.get("action", "update")
-    station = actor.station_code or ws.recorder.station_code
-    now = utcnow()
-    params: list[dict[str, Any]] = []
-    outbox: list[dict[str, Any]] = []
-    audit: list[dict[str, Any]] = []
-    ts = None
-    for before, after in updates:
-        changed = {k: v for k, v in after.items() if before.get(k) != v}
-        if not changed:
-            continue
-        ts = ws.clock.now()
-        hlc = ts.pack()
-        params.append(dict({f"v_{k}": after[k] for k in _MANAGED}, b_id=before["id"], v_updated_hlc=hlc))
-        fields = {k: to_jsonable(v) for k, v in changed.items()}
-        dumped = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str)
-        outbox.append(dict(op_id=new_id(), batch_id=None, table_name=Enrollment.__tablename__, row_id=before["id"],
-                           village_code=before.get("village_code"), op="update", fields_json=dumped,
-                           base_version=before.get("row_version") or 0, hlc=hlc, state="pending", attempts=0,
-                           last_error="", created_at=now))
-        audit.append(dict(at=now, username=actor.username, station_code=station, action=action,
-                          table_name=Enrollment.__tablename__, row_id=before["id"],
-                          before_json=json.dumps({k: to_jsonable(before.get(k)) for k in changed},
-                                                 ensure_ascii=False, sort_keys=True, default=str),
-                          after_json=dumped, summary=""))
-    if not params:
-        return
-    table = Enrollment.__table__
-    statement = (update(table).where(table.c.id == bindparam("b_id"))
-                 .values({k: bindparam(f"v_{k}") for k in (*_MANAGED, "updated_hlc")}))
-    session.execute(statement, params)
-    if not session.info.get("skip_outbox"):
-        session.execute(insert(OutboxOp), outbox)
-    session.execute(insert(AuditEntry), audit)
-    assert ts is not None
-    save_clock_state(session, ts)
-
-
 def _apply_bulk(ws: Workspace, session: Session, year: int, planned: list[tuple[_State, dict[str, Any]]],
                 summary: str, result: BulkResult, progress: Progress | None = None) -> None:
     updates = [(s.record, v) for s, v in planned if s.record is not None]
@@ -933,7 +882,7 @@ def _apply_bulk(ws: Workspace, session: Session, year: int, planned: list[tuple[
                for s, v in planned if s.record is None]
     if progress:
         progress(0, len(planned), "写入数据库…")
-    _record_updates(ws, session, updates)
+    ws.recorder.bulk_update(session, Enrollment, updates)  # planned values set exactly _MANAGED
     if inserts:
         ws.recorder.bulk_insert(session, Enrollment, inserts, summary=summary)
     for state, values in planned:

@@ -270,3 +270,35 @@ def test_password_hashes_never_reach_the_audit(township_ws):
         audit = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
     assert "argon2" not in audit.before_json + audit.after_json
     assert json.loads(audit.after_json)["phone"] == "13800138000"
+
+
+def test_bulk_update_records_only_changed_rows_and_fields(township_ws):
+    from station_app.store.models import Enrollment
+
+    ws, admin = township_ws
+    ids = [register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput(name, number))[1]
+           for name, number in (("张三", HEAD_ID), ("李四", MEMBER_ID))]
+    with ws.unit_of_work(admin, "start_year") as session:
+        ws.recorder.bulk_insert(session, Enrollment,
+                                [dict(village_code=VILLAGE_A, resident_id=i, year=2027) for i in ids], summary="新年度")
+    with ws.read() as session:
+        rows = {r.resident_id: r for r in session.scalars(select(Enrollment))}
+    before = counts(ws)
+    pairs = [({"id": rows[ids[0]].id, "village_code": VILLAGE_A, "row_version": 0, "status": "unpaid", "paid_fen": 0},
+              {"status": "paid", "paid_fen": 40000}),
+             ({"id": rows[ids[1]].id, "village_code": VILLAGE_A, "row_version": 0, "status": "unpaid", "paid_fen": 0},
+              {"status": "unpaid", "paid_fen": 0})]  # unchanged: skipped
+    with ws.unit_of_work(admin, "mark_paid") as session:
+        assert ws.recorder.bulk_update(session, Enrollment, pairs) == 1
+    after = counts(ws)
+    assert after["sync_outbox"] == before["sync_outbox"] + 1 and after["audit_log"] == before["audit_log"] + 1
+    with ws.read() as session:
+        paid = session.get(Enrollment, rows[ids[0]].id)
+        assert (paid.status, paid.paid_fen) == ("paid", 40000) and paid.updated_hlc > rows[ids[0]].updated_hlc
+        op = session.scalars(select(OutboxOp).order_by(OutboxOp.seq.desc())).first()
+        assert op.op == "update" and json.loads(op.fields_json) == {"status": "paid", "paid_fen": 40000}
+        audit = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+        assert audit.action == "mark_paid" and json.loads(audit.before_json) == {"status": "unpaid", "paid_fen": 0}
+    with pytest.raises(PermissionDenied, match="只读"):
+        with ws.unit_of_work(admin, "edit_catalogue") as session:
+            ws.recorder.bulk_update(session, Disease, [({"id": "x", "name": "a"}, {"name": "b"})])
