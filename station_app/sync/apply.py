@@ -21,7 +21,9 @@ from typing import Any, Callable, Iterable
 
 from sqlalchemy.engine import Connection
 
-from .derive import DERIVERS, derived_columns, fast_pinyin_keys
+from station_app.domain.names import pinyin_keys
+
+from .derive import DERIVERS, derived_columns
 from .protocol import RowState, dumps
 from .tables import TableSpec, table_specs
 
@@ -203,7 +205,7 @@ class Applier:
                 for i, kind in conversions:
                     values[i] = _to_db(kind, values[i])
             if name_at is not None:
-                values = (*values, *fast_pinyin_keys(values[name_at] or ""))
+                values = (*values, *pinyin_keys(values[name_at] or ""))
             params.append((row[0], row[1], stamp, *values, *extra))
         stats.max_hlc = top
         return params

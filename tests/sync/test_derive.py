@@ -1,12 +1,11 @@
-"""Derived local fields: the fast pinyin path agrees with the domain's (search must not change)."""
+"""Pinyin keys: the fast per-character path agrees with pypinyin's full segmentation (search must not change)."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from station_app.domain.names import pinyin_keys
-from station_app.sync.derive import fast_pinyin_keys
+from station_app.domain.names import pinyin_keys, segmented_pinyin_keys
 
 # Common surname and given-name characters, polyphonic ones included (单 曾 解 查 乐 重 长 …).
 CHARS = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董袁潘于蒋蔡余杜叶程苏魏吕"
@@ -17,9 +16,9 @@ CHARS = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢�
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet=CHARS, min_size=1, max_size=4))
 def test_fast_pinyin_keys_match(name):
-    assert fast_pinyin_keys(name) == pinyin_keys(name)
+    assert pinyin_keys(name) == segmented_pinyin_keys(name)
 
 
 def test_names_with_a_dictionary_phrase_take_the_full_path():
     for name in ("单于", "长孙无忌", "曾国藩", "解放", "重庆"):
-        assert fast_pinyin_keys(name) == pinyin_keys(name)
+        assert pinyin_keys(name) == segmented_pinyin_keys(name)
