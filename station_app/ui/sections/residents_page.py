@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import date
 from pathlib import Path
@@ -786,11 +785,8 @@ class RegistryTab(QWidget):
         self.message.setText(error.message if isinstance(error, DomainError) else "导出失败；问题已记录在日志中。")
 
 
-ENROLLMENT_MODULE = "station_app.ui.sections.enrollment_tab"
-
-
 class ResidentsPage(QWidget):
-    """The 居民参保 section: 居民档案 and, when that module is present, 年度参保 (built on first visit)."""
+    """The 居民参保 section: 居民档案 and 年度参保 (the latter built on first visit)."""
 
     def __init__(self, ctx: PageContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -809,13 +805,11 @@ class ResidentsPage(QWidget):
         self.registry = RegistryTab(ctx)
         self.tabs.addTab(self.registry, "居民档案")
         self.enrollment: QWidget | None = None
-        self._enrollment_class = self._find_enrollment_tab()
-        if self._enrollment_class is not None:
-            holder = QWidget()
-            holder.setLayout(QVBoxLayout())
-            holder.layout().setContentsMargins(0, 0, 0, 0)
-            self.tabs.addTab(holder, "年度参保")
-            self.tabs.currentChanged.connect(self._tab_changed)
+        holder = QWidget()
+        holder.setLayout(QVBoxLayout())
+        holder.layout().setContentsMargins(0, 0, 0, 0)
+        self.tabs.addTab(holder, "年度参保")
+        self.tabs.currentChanged.connect(self._tab_changed)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 18, 20, 12)
@@ -823,34 +817,20 @@ class ResidentsPage(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.tabs, 1)
 
-    @staticmethod
-    def _find_enrollment_tab():
-        try:
-            module = importlib.import_module(ENROLLMENT_MODULE)
-        except ModuleNotFoundError as error:
-            if error.name != ENROLLMENT_MODULE:
-                raise  # the module exists but something it imports is missing: a real bug
-            return None
-        return getattr(module, "EnrollmentTab", None)
-
     def _tab_changed(self, index: int) -> None:
         if index == 1:
             self.show_enrollment()
 
-    def show_enrollment(self) -> QWidget | None:
+    def show_enrollment(self) -> QWidget:
         """Switch to 年度参保, building it on first use (its list is not loaded before then)."""
-        if self._enrollment_class is None:
-            return None
         if self.enrollment is None:
-            self.enrollment = self._enrollment_class(self.ctx)
+            from .enrollment_tab import EnrollmentTab  # imported on first visit: start-up stays lean
+
+            self.enrollment = EnrollmentTab(self.ctx)
             self.tabs.widget(1).layout().addWidget(self.enrollment)
             # Payments change the registry's 参保 column; registry edits change the year's list.
-            changed = getattr(self.enrollment, "changed", None)
-            if changed is not None:
-                changed.connect(self.registry.refresh)
-            reload = getattr(self.enrollment, "reload", None)
-            if reload is not None:
-                self.registry.changed.connect(reload)
+            self.enrollment.changed.connect(self.registry.refresh)
+            self.registry.changed.connect(self.enrollment.reload)
         if self.tabs.currentIndex() != 1:
             self.tabs.setCurrentIndex(1)
         return self.enrollment
