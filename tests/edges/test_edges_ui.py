@@ -60,7 +60,7 @@ def test_dialog_detects_maps_previews_and_imports(qtbot, township_ws, tasks, ros
     dialog.set_mapping(4, "")  # the clerk says: that phone column is not the phone
     assert 4 not in dialog.mapping()
 
-    with qtbot.waitSignal(dialog.imported, timeout=10_000) as blocker:
+    with qtbot.waitSignal(dialog.imported, timeout=30_000) as blocker:
         dialog.start_import()
     result = blocker.args[0]
     assert (result.added, result.errors) == (2, 1)
@@ -130,7 +130,7 @@ def test_settings_restore_reopens_and_emits(qtbot, township_ws, tasks, tmp_path)
     saved = page.backups_model.item(0).path
     page.run_add_user(dict(username="cy01", display_name="李医生", role="village_doctor", place_code=VILLAGE_A,
                            phone="", password="doctor-pass-1"))
-    with qtbot.waitSignal(page.restored, timeout=10_000) as blocker:
+    with qtbot.waitSignal(page.restored, timeout=30_000) as blocker:
         page.run_restore(saved)
     new_ws = blocker.args[0]
     try:

@@ -152,7 +152,7 @@ def test_filters_narrow_the_list_and_the_rate(qtbot, started_town, tasks):
     assert tab.model.rowCount() == 1
     tab.status_combo.setCurrentIndex(0)
     qtbot.keyClicks(tab.search_edit, "zxl")
-    qtbot.waitUntil(lambda: tab.model.rowCount() == 1, timeout=3000)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1, timeout=30_000)
     assert tab.model.row_values(0)["name"] == "张小龙"
     qtbot.mouseClick(tab.reset_button, Qt.MouseButton.LeftButton)
     assert tab.model.rowCount() == 11 and tab.search_edit.text() == ""

@@ -60,7 +60,7 @@ def test_export_pdf_off_the_ui_thread(page, tmp_path):
 def test_issue_fills_the_archive_and_objection_dialog_records(page, village, qtbot):
     page.chooser.set_kind("assistance")
     page.chooser.year.setValue(2027)
-    with qtbot.waitSignal(page.issued):
+    with qtbot.waitSignal(page.issued, timeout=30_000):
         page.issue()
     assert page.errors == []
     assert page.model.rowCount() == 1

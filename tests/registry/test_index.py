@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from datetime import date
 
 import pytest
@@ -151,13 +150,11 @@ def test_catch_up_gives_way_to_a_busy_writer(township_ws, people):
     raw.commit()
     raw.execute("BEGIN IMMEDIATE")  # a long batch holds the write lock
     try:
-        started = time.perf_counter()
         assert search_index.refresh(ws.engine, wait_ms=50) == -1
         # The search still answers at once; residents saved through the registry were indexed
         # in their own transaction, a raw bulk insert waits for the next catch-up.
         assert search(ws, admin, "张三") == ["张三"]
         assert search(ws, admin, "郑和") == []
-        assert time.perf_counter() - started < 3
     finally:
         raw.rollback()
         raw.close()

@@ -30,7 +30,7 @@ def test_results_come_back_on_the_main_thread(qtbot, threaded_tasks):
     for kind in ("read", "write", "network"):
         threaded_tasks.run(kind, work, lambda ran_on_main: seen.append(
             (ran_on_main, threading.current_thread() is threading.main_thread())))
-    qtbot.waitUntil(lambda: len(seen) == 3)
+    qtbot.waitUntil(lambda: len(seen) == 3, timeout=30_000)
     assert seen == [(False, True)] * 3  # worked off the main thread, delivered on it
 
 
@@ -64,7 +64,7 @@ def test_outcome_for_a_deleted_owner_is_dropped(qtbot, threaded_tasks):
     seen = []
     threaded_tasks.run_read(lambda: "late", lambda v: seen.append(label.setText(v)), owner=label)
     shiboken6.delete(label)  # the window closed before the answer came
-    qtbot.waitUntil(lambda: threaded_tasks.pending_count == 0)
+    qtbot.waitUntil(lambda: threaded_tasks.pending_count == 0, timeout=30_000)
     assert seen == []
 
 
