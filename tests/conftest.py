@@ -6,9 +6,22 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import shutil
+
 import pytest
 
 from station_app.services.changes import Actor
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of an external tool; skip without it on a laptop, fail in CI (REQUIRE_TOOLS=1)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} ({package}) is not installed: run `make sysdeps`"
+        if os.environ.get("REQUIRE_TOOLS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 #: A small township for tests: 1 county, 1 township, 2 villages with 2 groups each.
 COUNTY = "610921000000"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from datetime import date
@@ -10,7 +9,7 @@ from datetime import date
 import pytest
 
 from station_app.domain.idnumber import make_id
-from tests.conftest import COUNTY, GROUP_A1, GROUP_A2, VILLAGE_A
+from tests.conftest import COUNTY, GROUP_A1, GROUP_A2, VILLAGE_A, require_tool
 
 POLICY_REFERENCE = {
     "county": {"code": COUNTY, "name": "汉阴县"},
@@ -123,10 +122,7 @@ def village(township_ws):
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} (poppler-utils) is not installed: run `make sysdeps`")
-    return path
+    return require_tool(name, "poppler-utils")
 
 
 def pdftotext(path) -> str:

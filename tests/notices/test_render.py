@@ -12,7 +12,7 @@ import pytest
 
 from station_app.domain.masking import mask_id
 from station_app.services import notices
-from tests.conftest import GROUP_A1, VILLAGE_A
+from tests.conftest import GROUP_A1, VILLAGE_A, require_tool
 
 from .conftest import CASE_DIAGNOSIS, DIAGNOSIS_TEXT, add_people, pdffonts, pdftotext, pdftotext_raw
 
@@ -110,9 +110,7 @@ def test_long_notice_repeats_the_header_and_numbers_every_page(village, tmp_path
 @pytest.mark.parametrize("paper, size", [("A4", (595, 842)), ("A4L", (842, 595)),
                                          ("A3", (842, 1191)), ("A3L", (1191, 842))])
 def test_paper_sizes(village, tmp_path, paper, size):
-    tool = shutil.which("pdfinfo")
-    if tool is None:
-        pytest.skip("pdfinfo missing")
+    tool = require_tool("pdfinfo", "poppler-utils")
     out, *_ = render(village, "chronic", tmp_path, paper=paper)
     info = subprocess.run([tool, str(out)], capture_output=True, text=True, check=True).stdout
     match = re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info)

@@ -1,7 +1,7 @@
 """Sync fixtures: a real county server on 127.0.0.1 (SQLite or PostgreSQL) and station databases.
 
 PostgreSQL tests get a dedicated database ``sync_test_<random>`` for the run and a fresh schema
-per test; without PostgreSQL they skip, unless ``REQUIRE_POSTGRES=1`` (CI), where they fail.
+per test; without PostgreSQL they skip, unless ``REQUIRE_POSTGRES=1`` (.ci/run), where they fail.
 """
 
 from __future__ import annotations
