@@ -37,8 +37,11 @@ def _month_bounds(month: str) -> tuple[date, date]:
 
 
 def record_service(ws: Workspace, actor: Actor, *, resident_id: str, kind: str, on: date | None = None,
-                   note: str = "", today: date | None = None) -> str:
-    """One service by the signed-in user (the doctor) for a registered resident; returns its id."""
+                   note: str = "", topic: str = "", today: date | None = None) -> str:
+    """One service by the signed-in user (the doctor) for a registered resident; returns its id.
+
+    ``topic`` is the 政策问答 topic of a 答疑 (services.policy_qa), so questions count by topic.
+    """
     today = _today(today)
     on = on or today
     try:
@@ -58,7 +61,7 @@ def record_service(ws: Workspace, actor: Actor, *, resident_id: str, kind: str, 
             raise ValidationError(f"该居民状态为“{ResidentStatus(person.status).label}”，不能登记服务。",
                                   field="resident_id")
         entry = ServiceEntry(resident_id=person.id, village_code=person.village_code, kind=kind, service_date=on,
-                             doctor_username=actor.username, note=note)
+                             doctor_username=actor.username, note=note, topic=(topic or "").strip()[:40])
         session.add(entry)
         session.flush()
         return entry.id

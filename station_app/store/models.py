@@ -316,6 +316,18 @@ class ServiceEntry(SyncedMixin, Base):
     service_date: Mapped[date] = mapped_column(Date)
     doctor_username: Mapped[str] = mapped_column(String(40))
     note: Mapped[str] = mapped_column(Text, default="")
+    #: For 答疑: the policy topic asked about (政策问答's topic), so questions are counted by topic.
+    topic: Mapped[str] = mapped_column(String(40), default="")
+
+
+class QaEntry(SyncedMixin, Base):
+    """A station's own 政策问答 entry, beside those built from the county's reference data."""
+
+    __tablename__ = "qa_entry"
+
+    topic: Mapped[str] = mapped_column(String(40))
+    question: Mapped[str] = mapped_column(String(200))
+    answer: Mapped[str] = mapped_column(Text)
 
 
 # --------------------------------------------------------------------------- notices

@@ -13,8 +13,9 @@ from sqlalchemy import Boolean, Date, DateTime, Float, Integer, Numeric, UniqueC
 from station_app.store.base import SYNC_BOOKKEEPING_FIELDS
 
 #: Station tables whose rows stay in the station: every station database has its own
-#: accounts ("admin" exists everywhere), so user rows would collide on the username.
-LOCAL_ONLY_TABLES = frozenset({"app_user"})
+#: accounts ("admin" exists everywhere), so user rows would collide on the username; a
+#: station's own 政策问答 entries are its doctors' notes, not county data.
+LOCAL_ONLY_TABLES = frozenset({"app_user", "qa_entry"})
 
 #: Natural keys the reference loader upserts by, where the table declares no unique constraint.
 EXTRA_NATURAL_KEYS = {"policy": ("county_code", "title")}
