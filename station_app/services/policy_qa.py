@@ -196,7 +196,7 @@ def search(items: list[QaItem], text: str, *, topic: str = "") -> list[QaItem]:
 # ---------------------------------------------------------------------------- writes
 
 
-def _check_entry(topic: str, question: str, answer: str) -> tuple[str, str, str]:
+def check_entry(topic: str, question: str, answer: str) -> tuple[str, str, str]:
     topic, question, answer = (topic or "").strip(), " ".join((question or "").split()), (answer or "").strip()
     if topic not in TOPICS:
         raise ValidationError(f"请选择主题：{'、'.join(TOPICS)}。", field="topic")
@@ -213,7 +213,7 @@ def _check_entry(topic: str, question: str, answer: str) -> tuple[str, str, str]
 
 def add_entry(ws: Workspace, actor: Actor, *, topic: str, question: str, answer: str) -> str:
     """The station's own entry (e.g. where to pay in this village, the doctor's hours)."""
-    topic, question, answer = _check_entry(topic, question, answer)
+    topic, question, answer = check_entry(topic, question, answer)
     with ws.unit_of_work(actor, "qa_add") as session:
         row = QaEntry(topic=topic, question=question, answer=answer, village_code=actor.place_code or None)
         session.add(row)
@@ -222,7 +222,7 @@ def add_entry(ws: Workspace, actor: Actor, *, topic: str, question: str, answer:
 
 
 def edit_entry(ws: Workspace, actor: Actor, entry_id: str, *, topic: str, question: str, answer: str) -> None:
-    topic, question, answer = _check_entry(topic, question, answer)
+    topic, question, answer = check_entry(topic, question, answer)
     with ws.unit_of_work(actor, "qa_edit") as session:
         row = session.get(QaEntry, entry_id)
         if row is None or row.deleted:

@@ -45,9 +45,16 @@ def _notices(ctx: PageContext) -> QWidget:
 
 
 def _policy(ctx: PageContext) -> QWidget:
-    from .policy_page import PolicyPage
+    from PySide6.QtWidgets import QTabWidget
 
-    return PolicyPage(ctx.ws, ctx.actor, tasks=ctx.tasks)
+    from .policy_page import PolicyPage
+    from .qa_page import BroadcastPanel, QaPage
+
+    tabs = QTabWidget()
+    tabs.addTab(PolicyPage(ctx.ws, ctx.actor, tasks=ctx.tasks), "政策文件")
+    tabs.addTab(QaPage(ctx), "政策问答")
+    tabs.addTab(BroadcastPanel(ctx), "村广播")
+    return tabs
 
 
 def _settings(ctx: PageContext) -> QWidget:

@@ -1,0 +1,80 @@
+"""政策问答 and 村广播 in the 政策 section, with real widgets."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from PySide6.QtCore import Qt
+
+from station_app.services import policy_qa
+from station_app.ui.sections import PageContext
+from station_app.ui.sections.qa_page import BroadcastPanel, LogAnswerDialog, QaPage
+from tests.conftest import VILLAGE_A, require_tool
+from tests.enrollment.town import build_town
+
+
+@pytest.fixture
+def ctx(township_ws, tasks):
+    ws, admin = township_ws
+    build_town(ws, admin)
+    return PageContext(ws, admin, tasks)
+
+
+def test_search_filters_by_pinyin_and_enter_only_filters(qtbot, ctx):
+    page = QaPage(ctx)
+    qtbot.addWidget(page)
+    assert page.list.count() >= 3  # premium, subsidies, the 慢特病 catalogue of the small county
+    page.search.setText("mxb")
+    qtbot.keyClick(page.search, Qt.Key.Key_Return)
+    assert page.list.count() == 1 and "门诊慢特病" in page.list.item(0).text()
+    assert "高血压" in page.answer.toPlainText()
+    page.search.setText("qqqzzz")
+    page.apply_filter()
+    assert page.list.count() == 0 and "没有找到" in page.answer.toPlainText()
+    assert not page.log_button.isEnabled()
+
+
+def test_logging_an_answer_needs_an_explicit_person(qtbot, ctx):
+    page = QaPage(ctx)
+    qtbot.addWidget(page)
+    item = page.current
+    dialog = LogAnswerDialog(ctx, item, page)
+    qtbot.addWidget(dialog)
+    dialog.ok_button.click()
+    assert "选择提问的居民" in dialog.message.text()
+    dialog.picker.edit.setText("zxl")
+    dialog.picker.search_now()
+    qtbot.waitUntil(lambda: bool(dialog.picker.hits), timeout=30_000)
+    dialog.picker.choose(dialog.picker.hits[0])
+    dialog.ok_button.click()
+    assert dialog.result() == 1
+    counts = policy_qa.questions_by_topic(ctx.ws, ctx.actor, since=date(2000, 1, 1))
+    assert counts == [(item.topic, 1)]
+
+
+def test_broadcast_panel_makes_a_file_off_the_ui_thread(qtbot, ctx, tmp_path):
+    require_tool("espeak-ng", "espeak-ng")
+    panel = BroadcastPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.folder.setText(str(tmp_path))
+    panel.kind.setCurrentIndex(panel.kind.findData("unpaid"))
+    panel.village.setCurrentIndex(panel.village.findData(VILLAGE_A))
+    with qtbot.waitSignal(panel.made, timeout=120_000) as blocker:
+        panel.make_button.click()
+    result = blocker.args[0]
+    assert result.wav_path.exists() and result.wav_path.parent == tmp_path
+    assert "本村还有" in panel.script.toPlainText()
+    assert "已生成" in panel.status.text()
+
+
+def test_a_custom_script_naming_a_villager_shows_the_refusal(qtbot, ctx, tmp_path):
+    panel = BroadcastPanel(ctx)
+    qtbot.addWidget(panel)
+    out = tmp_path / "broadcasts"
+    panel.folder.setText(str(out))
+    panel.kind.setCurrentIndex(panel.kind.findData("custom"))
+    panel.custom.setPlainText("请赵六来卫生室")
+    panel.make_button.click()
+    qtbot.waitUntil(lambda: "不能点名" in panel.status.text(), timeout=30_000)
+    assert not out.exists() or not list(out.iterdir())
