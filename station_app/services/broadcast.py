@@ -287,13 +287,14 @@ def normalise_wav(source: Path, target: Path) -> float:
         samples.byteswap()
     if channels > 1:  # keep the first channel: the loudspeaker is mono
         samples = array.array("h", samples[::channels])
-    loud = [i for i in range(len(samples)) if abs(samples[i]) > SILENCE_LEVEL] if samples else []
-    if loud:
-        samples = samples[max(0, loud[0] - rate // 20): loud[-1] + rate // 20]
-    peak = max((abs(s) for s in samples), default=0)
+    first = next((i for i, s in enumerate(samples) if abs(s) > SILENCE_LEVEL), None)
+    if first is not None:
+        last = len(samples) - next(i for i, s in enumerate(reversed(samples)) if abs(s) > SILENCE_LEVEL)
+        samples = samples[max(0, first - rate // 20): last + rate // 20]
+    peak = max(max(samples, default=0), -min(samples, default=0))
     if peak:
-        gain = PEAK_TARGET / peak
-        samples = array.array("h", (max(-32768, min(32767, int(s * gain))) for s in samples))
+        gain = PEAK_TARGET / peak  # never clips: |s| <= peak, so |s * gain| <= PEAK_TARGET
+        samples = array.array("h", [int(s * gain) for s in samples])
     pad = array.array("h", bytes(2 * int(rate * PAD_SECONDS)))
     out = pad + samples + pad
     if sys.byteorder == "big":

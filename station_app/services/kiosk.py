@@ -187,13 +187,12 @@ def _years_shown(session, county: str, today: date) -> list[int]:
     years = []
     for year in (today.year, today.year + 1):
         if year_setting(session, county, year) is not None or session.scalar(
-                select(func.count()).select_from(Enrollment).where(Enrollment.year == year)):
+                select(Enrollment.id).where(Enrollment.year == year).limit(1)):
             years.append(year)
     return years
 
 
-def _year_line(session, county: str, year: int, record: Enrollment | None, today: date) -> YearLine:
-    setting = year_setting(session, county, year)
+def _year_line(setting, year: int, record: Enrollment | None, today: date) -> YearLine:
     deadline = f"缴费截止 {setting.deadline:%Y-%m-%d}" if setting is not None and setting.deadline >= today else ""
     if record is None:
         return YearLine(year, "未登记", False, "", deadline)
@@ -228,6 +227,7 @@ def household_view(ws: Workspace, resident_id: str, *, today: date | None = None
                                    p.birth_date))
         ids = [p.id for p in people]
         years = _years_shown(session, county, today)
+        settings = {year: year_setting(session, county, year) for year in years}
         records = {(e.resident_id, e.year): e for e in session.scalars(select(Enrollment).where(
             Enrollment.resident_id.in_(ids), Enrollment.year.in_(years), Enrollment.deleted.is_(False)))}
         cards = list(session.scalars(select(ChronicCard).where(
@@ -258,7 +258,7 @@ def household_view(ws: Workspace, resident_id: str, *, today: date | None = None
             members.append(MemberView(
                 mask_name(person.name), mask_id(person.id_number), Relation(person.relation).label
                 if person.relation in order else person.relation,
-                tuple(_year_line(session, county, y, records.get((person.id, y)), today) for y in years),
+                tuple(_year_line(settings[y], y, records.get((person.id, y)), today) for y in years),
                 card_lines, aid, groups, person.id == asker.id))
         village = asker.village_code
         from station_app.services.scope import place_name
