@@ -98,7 +98,7 @@ def main() -> None:
         f"| goal < 500 ms | {'meets' if med < 0.5 else 'MISSES'} | |",
         "",
         f"Figures shown: 参保率 {board.kpis.overall.percent_text}, 困难群众 {board.kpis.hardship.percent_text}, "
-        f"未缴 {board.unpaid:,}, 续药提醒 {board.reminders_due}, 救助落实率 {board.assistance.rate.percent_text}.",
+        f"未缴 {board.unpaid:,}, 续药提醒 {board.reminders_due}, 救助落实率 {board.fulfilment.rate.percent_text}.",
     ]
     print("\n".join(lines))
     write_section("Dashboard (issue 3)", "\n".join(lines))

@@ -93,6 +93,25 @@ def cmd_load_reference(args) -> int:
     return 0
 
 
+def cmd_load_settlements(args) -> int:
+    from station_app.domain.errors import ValidationError
+    from station_app.services.settlements import read_settlement_file
+
+    try:
+        rows = read_settlement_file(args.file)
+    except ValidationError as error:
+        print(f"错误：{error.message}", file=sys.stderr)
+        return 1
+    store = _store(args)
+    try:
+        counts = store.load_settlements(rows)
+    finally:
+        store.close()
+    print(f"结算数据已载入：新增 {counts['inserted']} 条，更新 {counts['updated']} 条，无变化 {counts['unchanged']} 条"
+          + (f"，{counts['unknown']} 条找不到参保居民（未下发）" if counts["unknown"] else ""))
+    return 0
+
+
 def cmd_import_bundle(args) -> int:
     from .auth import ApiError
 
@@ -154,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     ref = sub.add_parser("load-reference", help="载入县级参考数据（地名、病种目录、救助类型、资助规则、缴费标准、政策、报销比例）")
     ref.add_argument("file")
     ref.set_defaults(func=cmd_load_reference)
+
+    settle = sub.add_parser("load-settlements", help="载入国家医保平台一站式结算数据（按村下发到站点，站点只读）")
+    settle.add_argument("file")
+    settle.set_defaults(func=cmd_load_settlements)
 
     bundle = sub.add_parser("import-bundle", help="导入站点的离线数据包（U 盘）")
     bundle.add_argument("file")

@@ -54,6 +54,10 @@ from .models import BundleImport, Counter, Place, PushBatch, PushOp, Station, Sy
 
 logger = logging.getLogger(__name__)
 
+
+def to_jsonable_value(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
 T_ROW = SyncRow.__table__
 T_EVENT = SyncEvent.__table__
 T_STATION = Station.__table__
@@ -386,6 +390,8 @@ class Store:
             return _reject(op_id, Reason.UNKNOWN_TABLE, detail=table)
         if spec.reference:
             return _reject(op_id, Reason.REFERENCE_READ_ONLY)
+        if spec.server_authored:
+            return _reject(op_id, Reason.SERVER_AUTHORED)
         if spec.local_only:
             return _reject(op_id, Reason.LOCAL_ONLY)
         bad = self._check_fields(spec, fields)
@@ -673,6 +679,64 @@ class Store:
                 else:
                     conn.execute(insert(T_PLACE).values(code=fields["code"], **values))
         self._auth.clear()  # places may have moved: scopes are recomputed
+        return counts
+
+    # ------------------------------------------------------------------ settlements (server-authored)
+
+    def load_settlements(self, rows: list[dict[str, Any]]) -> dict[str, int]:
+        """Upsert the platform's 结算 summaries into the data stream, each scoped to its resident's village.
+
+        ``rows`` come from ``station_app.services.settlements`` (fields in fen plus ``id_number``).
+        The resident is found by ID number among the rows stations pushed; a settlement of
+        someone no station registered is counted as ``unknown`` and left out. Keyed by
+        ``settlement_no``: loading a file again changes nothing, a corrected row is updated.
+        """
+        spec = self.specs["settlement"]
+        counts = {"inserted": 0, "updated": 0, "unchanged": 0, "unknown": 0}
+        with self.write_txn() as txn:
+            conn = txn.conn
+            residents: dict[str, tuple[str, str | None]] = {}
+            for row in conn.execute(select(T_ROW).where(T_ROW.c.table_name == "resident",
+                                                        T_ROW.c.stream == STREAM_DATA, T_ROW.c.deleted.is_(False))):
+                data = RowRecord.from_db(row).data
+                if data.get("id_number"):
+                    residents[data["id_number"]] = (row.row_id, row.scope_code)
+            for item in rows:
+                found = residents.get(item["id_number"])
+                if found is None:
+                    counts["unknown"] += 1
+                    continue
+                resident_id, village = found
+                fields = {k: to_jsonable_value(v) for k, v in item.items() if k in spec.fields}
+                fields.update(resident_id=resident_id, village_code=village, deleted=False)
+                key = natural_key_text([fields["settlement_no"]])
+                existing = conn.execute(select(T_ROW).where(T_ROW.c.table_name == "settlement",
+                                                            T_ROW.c.natural_key == key)).first()
+                stamp = self._ref_hlc()
+                if existing is None:
+                    cols, vals = encode_data(fields)
+                    conn.execute(insert(T_ROW).values(
+                        row_id=str(uuid.uuid5(REFERENCE_NAMESPACE, f"settlement|{key}")), table_name="settlement",
+                        stream=STREAM_DATA, scope_code=village, seq=txn.next_seq(), row_version=1, deleted=False,
+                        h0=stamp, fh="{}", fv="{}", cols=cols, vals=vals, natural_key=key, origin=REFERENCE_NODE,
+                        updated_at=utcnow(), compacted=False))
+                    counts["inserted"] += 1
+                    continue
+                record = RowRecord.from_db(existing)
+                changed = {k: v for k, v in fields.items() if record.data.get(k, object()) != v}
+                if not changed:
+                    counts["unchanged"] += 1
+                    continue
+                record.row_version += 1
+                for name, value in changed.items():
+                    record.data[name] = value
+                    record.fh[name] = stamp
+                    record.fv[name] = record.row_version
+                cols, vals = encode_data(record.data)
+                conn.execute(update(T_ROW).where(T_ROW.c.row_id == record.row_id).values(
+                    seq=txn.next_seq(), row_version=record.row_version, scope_code=village, fh=dumps(record.fh),
+                    fv=dumps(record.fv), cols=cols, vals=vals, updated_at=utcnow(), origin=REFERENCE_NODE))
+                counts["updated"] += 1
         return counts
 
     @staticmethod

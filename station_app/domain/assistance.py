@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from .entitlement import ILLNESS_CLASS, SUBJECT_LABELS, class_of_label, subject_choices_for
 from .enums import AssistanceStatus, SpecialGroup
 from .errors import ValidationError
 from .kpi import Ratio, assistance_fulfilment_rate
@@ -22,8 +23,6 @@ TRANSITIONS: dict[AssistanceStatus, frozenset[AssistanceStatus]] = {
 }
 STEP_NAMES = {A.REVIEWED: "审核", A.PAID: "发放", A.REFUSED: "不予通过"}
 
-#: 救助对象类别 for people in no special group (demo and seed 004 use these words).
-GENERIC_SUBJECTS = ("因病致贫重病患者", "其他困难群众")
 
 #: Largest amount a field accepts: 1 亿元 — far above any hospital bill, so a slipped finger
 #: (an extra zero run) is caught instead of stored.
@@ -140,17 +139,52 @@ def allowed_steps(current: str) -> frozenset[AssistanceStatus]:
 
 
 def subject_choices(special_groups: str) -> list[str]:
-    """救助对象类别 a case may name: the person's own special groups, then the generic ones."""
-    return [g.label for g in SpecialGroup.parse_codes(special_groups)] + list(GENERIC_SUBJECTS)
+    """救助对象类别 a case may name: only the 一至四类 classification (DOMAIN_FACTS_zh.md §3) —
+    the person's own class by special group (一至三类), then 四类 因病致贫重病患者 (issue 17.7)."""
+    labels = [label for code in (special_groups or "").split(",") if code
+              for label in [_group_label(code)]]
+    return subject_choices_for(labels)
 
 
-def check_subject(subject: str, special_groups: str) -> str:
+def _group_label(code: str) -> str:
+    try:
+        return SpecialGroup(code).label
+    except ValueError:  # a group code this build does not know: its name is the code
+        return code
+
+
+def check_subject(subject: str, special_groups: str, *, since: date | None = None,
+                  today: date | None = None) -> str:
     subject = (subject or "").strip()
     if not subject:
         raise ValidationError("请选择救助对象类别。", field="subject_category")
-    if subject not in subject_choices(special_groups):
+    choices = subject_choices(special_groups)
+    klass = class_of_label(subject)
+    if subject not in choices and klass is not None and SUBJECT_LABELS[klass] in choices:
+        subject = SUBJECT_LABELS[klass]  # an old name (低保对象 …) for the class it belongs to
+    if subject not in choices:
         raise ValidationError(f"救助对象类别“{subject}”与该居民登记的人员类别不符。", field="subject_category")
+    if class_of_label(subject) == ILLNESS_CLASS:
+        if since is None:
+            raise ValidationError("四类（因病致贫重病患者）须填写身份认定日期（有效期 12 个月）。",
+                                  field="subject_since")
+        if today is not None and since > today:
+            raise ValidationError("身份认定日期不能晚于今天。", field="subject_since")
     return subject
+
+
+def check_deviation(assistance_fen: int, suggested_fen: int | None, reason: str) -> str:
+    """An amount departing from the rules' suggestion needs a reason (kept and audited)."""
+    reason = (reason or "").strip()
+    if suggested_fen is None or assistance_fen == suggested_fen:
+        return reason
+    if not reason:
+        raise ValidationError(
+            f"救助金额 {fen_text(assistance_fen)} 元与按县救助规则计算的建议金额 {fen_text(suggested_fen)} 元不一致，"
+            f"请填写调整原因。", field="deviation_reason", code="deviation")
+    if len(reason) > 200:
+        raise ValidationError("调整原因不能超过 200 个字。", field="deviation_reason")
+    return reason
 
 
 def validate_referral_outcome(*, referred: date, outcome: str, outcome_date: date | None, amount_fen: int,
@@ -169,10 +203,10 @@ def validate_referral_outcome(*, referred: date, outcome: str, outcome_date: dat
         raise ValidationError("转介救助金额不能为负数，也不能超出合理范围。", field="amount_fen")
 
 
-def fulfilment(reviewed: int, paid: int) -> Ratio:
-    """医疗救助落实率 = paid / entitled, where entitled = cases approved at 审核 (审核 + 已发放).
+def payout_rate(reviewed: int, paid: int) -> Ratio:
+    """已审核救助发放率 = paid / approved, where approved = cases passed at 审核 (审核 + 已发放).
 
-    Cases still at 申请 are not yet known to be entitled and refused ones are not; both are
-    left out, so the rate answers "of the help we granted, how much has reached the person".
+    Its honest name: "of the help we granted, how much has reached the person". It says
+    nothing about those who never applied; 医疗救助落实率 is ``services.entitlement``'s.
     """
     return assistance_fulfilment_rate(paid, reviewed + paid)

@@ -1,4 +1,5 @@
-"""医疗救助: cases with a validated cost split, the 申请 → 审核 → 已发放 / 未通过 flow, 1+N referrals, 落实率."""
+"""医疗救助: cases with a validated cost split and the rules' suggestion, the 申请 → 审核 → 已发放 / 未通过
+flow, 1+N referrals, case counts (医疗救助落实率 itself is ``services.entitlement``'s)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from station_app.domain.enums import AssistanceStatus, HospitalLevel, ReferralAg
 from station_app.domain.errors import NotFound, ValidationError
 from station_app.domain.kpi import Ratio
 from station_app.domain.masking import mask_id
-from station_app.store.models import AssistanceCase, AssistanceReferral, AssistanceType, Resident
+from station_app.domain import entitlement as ent
+from station_app.store.models import AssistanceCase, AssistanceReferral, AssistanceType, Resident, Settlement
 
+from . import entitlement
 from .changes import Actor
 from .chronic import fetch_ids, require_clerk, resident_or_404, text_condition
 from .scope import check_village, in_scope, place_names, villages_in_scope
@@ -43,7 +46,7 @@ def type_choices(ws: Workspace) -> list[tuple[str, str]]:
 
 
 def subject_choices(ws: Workspace, actor: Actor, resident_id: str) -> list[str]:
-    """救助对象类别 for this resident: their special groups first, then the generic categories."""
+    """救助对象类别 for this resident: their own class (一至三类), then 四类."""
     with ws.read() as session:
         person = resident_or_404(session, actor, resident_id)
         return rules.subject_choices(person.special_groups)
@@ -71,6 +74,16 @@ class CaseInput:
     applied_date: date | None = None
     diagnosis_note: str = ""
     note: str = ""
+    #: 政策范围内个人自付 (the entitlement's base; 0: unknown, the dialog fills it).
+    policy_self_pay_fen: int = 0
+    #: 县域内 / 规范转诊 / 自行异地就医 (domain.entitlement.Route); "": from the hospital level.
+    route: str = ""
+    #: 四类: the date the identity was recognised.
+    subject_since: date | None = None
+    #: The 结算 this case assists (opened from a 待落实 item).
+    settlement_id: str | None = None
+    #: Why the amount departs from the rules' suggestion.
+    deviation_reason: str = ""
 
     @property
     def split(self) -> rules.CostSplit:
@@ -98,8 +111,16 @@ def _clean(data: CaseInput, today: date) -> CaseInput:
         raise ValidationError("申请日期不能晚于今天。", field="applied_date")
     if data.admitted_on and applied < data.admitted_on:
         raise ValidationError("申请日期不能早于入院（就诊）日期。", field="applied_date")
+    split = data.split
+    out_of_bases = split.total - split.basic_insurance - split.serious_illness
+    if data.policy_self_pay_fen < 0 or data.policy_self_pay_fen > max(0, out_of_bases):
+        raise ValidationError(f"政策范围内个人自付应在 0 到 {rules.fen_text(max(0, out_of_bases))} 元之间"
+                              f"（总费用减基本医保、大病保险）。", field="policy_self_pay_fen")
+    route = data.route or ent.default_route(level).value
+    if route not in ent.Route._value2member_map_:
+        raise ValidationError("请选择就医路径：县域内、规范转诊或自行异地就医。", field="route")
     values = {f.name: getattr(data, f.name) for f in fields(CaseInput)}
-    values.update(hospital=hospital, hospital_level=level, applied_date=applied,
+    values.update(hospital=hospital, hospital_level=level, applied_date=applied, route=route,
                   diagnosis_note=(data.diagnosis_note or "").strip(), note=(data.note or "").strip())
     return CaseInput(**values)
 
@@ -113,8 +134,36 @@ def _check_type(session: Session, ws: Workspace, code: str) -> None:
 def _write(case: AssistanceCase, data: CaseInput) -> None:
     for name in ("type_code", "subject_category", "hospital", "hospital_level", "admitted_on", "discharged_on",
                  "total_fen", "basic_insurance_fen", "serious_illness_fen", "assistance_fen", "self_pay_fen",
-                 "applied_date", "diagnosis_note", "note"):
+                 "applied_date", "diagnosis_note", "note", "policy_self_pay_fen", "route", "subject_since",
+                 "settlement_id", "deviation_reason"):
         setattr(case, name, getattr(data, name))
+
+
+def _suggest(session: Session, ws: Workspace, actor: Actor, data: CaseInput, case_id: str | None,
+             today: date) -> int | None:
+    """The rules' suggestion for the case (None: no rule applies) and the reason check."""
+    question = entitlement.CaseQuestion(
+        data.resident_id, data.subject_category, entitlement.type_kind(session, data.type_code), data.route,
+        data.policy_self_pay_fen, data.discharged_on or today, data.subject_since, case_id)
+    result = entitlement.case_entitlement_in(session, ws, actor, question)
+    suggested = result.suggested_fen if result is not None else None
+    data.deviation_reason = rules.check_deviation(data.assistance_fen, suggested, data.deviation_reason)
+    return suggested
+
+
+def _check_settlement(session: Session, data: CaseInput, case_id: str | None) -> None:
+    if not data.settlement_id:
+        return
+    row = session.get(Settlement, data.settlement_id)
+    if row is None or row.deleted or row.resident_id != data.resident_id:
+        raise ValidationError("关联的结算记录不存在或不属于该居民。", field="settlement_id")
+    query = select(AssistanceCase.id).where(AssistanceCase.settlement_id == data.settlement_id,
+                                            AssistanceCase.deleted.is_(False),
+                                            AssistanceCase.status != A.REFUSED.value)
+    if case_id:
+        query = query.where(AssistanceCase.id != case_id)
+    if session.scalar(query.limit(1)) is not None:
+        raise ValidationError("该结算已有救助申请，请在原申请上办理。", field="settlement_id", code="duplicate")
 
 
 def create_case(ws: Workspace, actor: Actor, data: CaseInput, *, today: date | None = None) -> str:
@@ -123,9 +172,13 @@ def create_case(ws: Workspace, actor: Actor, data: CaseInput, *, today: date | N
     with ws.unit_of_work(actor, "assistance_create") as session:
         person = resident_or_404(session, actor, data.resident_id)
         _check_type(session, ws, data.type_code)
-        data.subject_category = rules.check_subject(data.subject_category, person.special_groups)
+        data.subject_category = rules.check_subject(data.subject_category, person.special_groups,
+                                                    since=data.subject_since, today=_today(today))
+        _check_settlement(session, data, None)
+        suggested = _suggest(session, ws, actor, data, None, _today(today))
         case = AssistanceCase(resident_id=person.id, village_code=person.village_code, status=A.APPLIED.value)
         _write(case, data)
+        case.suggested_fen = suggested
         session.add(case)
         session.flush()
         return case.id
@@ -150,8 +203,14 @@ def update_case(ws: Workspace, actor: Actor, case_id: str, data: CaseInput, *, t
             raise ValidationError("不能把救助申请改到另一位居民名下；请作废后重新登记。", field="resident_id")
         person = resident_or_404(session, actor, case.resident_id)
         _check_type(session, ws, data.type_code)
-        data.subject_category = rules.check_subject(data.subject_category, person.special_groups)
+        data.subject_category = rules.check_subject(data.subject_category, person.special_groups,
+                                                    since=data.subject_since, today=_today(today))
+        if not data.settlement_id:
+            data.settlement_id = case.settlement_id
+        _check_settlement(session, data, case.id)
+        suggested = _suggest(session, ws, actor, data, case.id, _today(today))
         _write(case, data)
+        case.suggested_fen = suggested
 
 
 def _decision_day(on: date | None, earlier: date | None, what: str, earlier_what: str, today: date) -> date:
@@ -239,7 +298,8 @@ def case_detail(ws: Workspace, actor: Actor, case_id: str) -> CaseDetail:
         data = CaseInput(case.resident_id, case.type_code, case.subject_category, case.hospital, case.hospital_level,
                          case.admitted_on, case.discharged_on, case.total_fen, case.basic_insurance_fen,
                          case.serious_illness_fen, case.assistance_fen, case.self_pay_fen, case.applied_date,
-                         case.diagnosis_note, case.note)
+                         case.diagnosis_note, case.note, case.policy_self_pay_fen, case.route, case.subject_since,
+                         case.settlement_id, case.deviation_reason)
         return CaseDetail(case.id, case.resident_id, person.name if person else "",
                           mask_id(person.id_number) if person else "", person.special_groups if person else "",
                           names.get(case.village_code or "", ""), data, case.status, case.reviewed_date,
@@ -409,15 +469,15 @@ def case_rows(ws: Workspace, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         return out
 
 
-# -- 落实率 -----------------------------------------------------------------------------------
+# -- case counts ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class AssistanceKpis:
     """Counts of the cases applied for in ``year`` (None: all years), by status.
 
-    医疗救助落实率 = 已发放 / 应落实, where 应落实 (entitled) = cases approved at 审核
-    (status 审核 or 已发放). 申请 cases are undecided and 未通过 ones not entitled; both are
+    已审核救助发放率 = 已发放 / 审核通过, where 审核通过 (``approved``) = cases
+    approved at 审核 (status 审核 or 已发放). 申请 cases are undecided and 未通过 ones not entitled; both are
     left out. ``paid_fen`` sums the assistance paid out.
     """
 
@@ -430,7 +490,7 @@ class AssistanceKpis:
     referrals: int
 
     @property
-    def entitled(self) -> int:
+    def approved(self) -> int:
         return self.reviewed + self.paid
 
     @property
@@ -438,8 +498,10 @@ class AssistanceKpis:
         return self.applied + self.reviewed + self.paid + self.refused
 
     @property
-    def rate(self) -> Ratio:
-        return rules.fulfilment(self.reviewed, self.paid)
+    def payout_rate(self) -> Ratio:
+        """已审核救助发放率 (the old "落实率", under its honest name); see ``services.entitlement``
+        for 医疗救助落实率 over everyone the rules entitle."""
+        return rules.payout_rate(self.reviewed, self.paid)
 
 
 def assistance_kpis(ws: Workspace, actor: Actor, year: int | None = None, *,

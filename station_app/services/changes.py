@@ -172,6 +172,8 @@ class ChangeRecorder:
         for obj in touched:
             if type(obj).__reference__ and not session.info.get("reference_write"):
                 raise PermissionDenied("县级参考数据只读，只能由县医保局下发。")
+            if type(obj).__server_authored__ and not session.info.get("reference_write"):
+                raise PermissionDenied("结算数据由县医保局下发，站点不能修改。")
             is_new = obj in session.new
             if is_new:
                 _apply_scalar_defaults(obj)
@@ -313,6 +315,8 @@ def _bulk_actor(session: Session, model: type[SyncedMixin]) -> Actor:
         raise PermissionDenied("所有写入必须经过业务服务层（缺少操作人）。")
     if model.__reference__ and not session.info.get("reference_write"):
         raise PermissionDenied("县级参考数据只读，只能由县医保局下发。")
+    if model.__server_authored__ and not session.info.get("reference_write"):
+        raise PermissionDenied("结算数据由县医保局下发，站点不能修改。")
     return actor
 
 

@@ -8,7 +8,7 @@ from datetime import date
 from station_app.domain.chronic import MonthlyUsage
 from station_app.domain.kpi import Ratio
 
-from . import assistance, chronic, enrollment, service_log
+from . import assistance, chronic, enrollment, entitlement, service_log
 from .changes import Actor
 from .workspace import Workspace
 
@@ -30,6 +30,8 @@ class Dashboard:
     reminders_due: int
     reminders_overdue: int
     services: service_log.ServiceCounts
+    #: 医疗救助落实率 (people and amount) and 待落实, by village, for the calendar year.
+    fulfilment: entitlement.YearEntitlements = field(default_factory=lambda: entitlement.YearEntitlements(0))
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -53,4 +55,5 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None) ->
         assistance=assistance.assistance_kpis(ws, actor, today.year),
         reminders_due=len(reminders), reminders_overdue=overdue,
         services=service_log.service_counts(ws, actor, today=today),
+        fulfilment=entitlement.year_entitlements(ws, actor, today.year),
     )

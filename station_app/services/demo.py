@@ -48,6 +48,9 @@ from station_app.store.models import (
     User,
 )
 
+from station_app.domain import entitlement as ent
+from station_app.store.models import Settlement, SettlementReview
+
 from .auth import hash_password, setup_station
 from .changes import system_actor
 from .reference import demo_reference_path, load_reference, read_reference_file, yuan_to_fen
@@ -95,6 +98,8 @@ class DemoSummary:
     card_usages: int = 0
     assistance_cases: int = 0
     referrals: int = 0
+    settlements: int = 0
+    settlement_reviews: int = 0
     service_entries: int = 0
     #: Wall seconds per phase, for the benchmark; not part of the data.
     phase_seconds: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
@@ -201,6 +206,9 @@ CARD_MATERIALS = "身份证复印件；二级及以上医院诊断证明；近�
 CARD_MATERIALS_SERIOUS = "身份证复印件；二级及以上医院出院小结；病理或检查报告"
 CARD_REFUSALS = ("检查结果未达到该病种认定标准", "材料不全：未提供二级及以上医院诊断证明",
                  "病程记录不足，建议规范治疗3个月后再申请", "所患疾病不在本县门诊慢特病目录内")
+DEVIATION_REASONS = ("部分费用经复核属于政策范围外", "已获民政临时救助，按规定扣减", "经乡镇复核，本次住院部分为转诊前费用")
+NOT_APPLICABLE_REASONS = ("外伤由第三方承担，不属于医疗救助范围", "已在县外一站式结算时享受救助",
+                          "本人书面放弃申请")
 ASSIST_REFUSALS = ("不属于医疗救助对象范围", "费用不属于政策范围内费用", "未在定点医疗机构就医",
                    "申请材料不全，逾期未补齐")
 MOVE_NOTES = ("婚迁外县", "迁往安康市区", "迁往西安市", "随子女迁往外地")
@@ -493,6 +501,9 @@ class _Builder:
         # One stream per phase, so tuning one phase never reshuffles what the others generate.
         (self.rng_places, self.rng_people, self.rng_groups, self.rng_enroll, self.rng_cards,
          self.rng_assist, self.rng_service, self.rng_ids) = (random.Random(master.getrandbits(64)) for _ in range(8))
+        self.rng_settle = random.Random(master.getrandbits(64))
+        self.settlements: list[dict[str, Any]] = []
+        self.settlement_reviews: list[dict[str, Any]] = []
         self.county_code: str = reference["county"]["code"]
         self._read_reference()
         self.villages: list[_Village] = []
@@ -527,6 +538,15 @@ class _Builder:
         self.assistance_types = [(x["code"], x["name"]) for x in ref.get("assistance_types", [])]
         self.rates = {(int(x["year"]), x["hospital_level"]): (int(x["ratio_pct"]), yuan_to_fen(x.get("deductible_yuan", 0)))
                       for x in ref.get("reimbursement_rates", [])}
+        self.assistance_rules = {(int(x["year"]), int(x["subject_class"]), x["kind"]): ent.AssistanceRule(
+            int(x["subject_class"]), x["kind"], yuan_to_fen(x.get("deductible_yuan", 0)), int(x["ratio_pct"]),
+            int(x.get("self_referred_ratio_pct", x["ratio_pct"])), yuan_to_fen(x["annual_limit_yuan"]),
+            yuan_to_fen(x.get("tilt_threshold_yuan", 0)), int(x.get("tilt_ratio_pct", 0)),
+            yuan_to_fen(x.get("tilt_limit_yuan", 0)), int(x.get("validity_months", 0)))
+            for x in ref.get("assistance_rules", [])}
+        self.assistance_types = [(code, name) for code, name in self.assistance_types
+                                 if next((x.get("active", True) for x in ref.get("assistance_types", [])
+                                          if x["code"] == code), True)]
         if not (self.settings and self.diseases and self.assistance_types):
             raise ValueError("demo reference needs year_settings, diseases and assistance_types")
 
@@ -1005,6 +1025,9 @@ class _Builder:
     # -- archive 3: medical assistance ----------------------------------------------------
 
     def make_cases(self) -> None:
+        """A year of the county's 结算 and the cases opened for them, then older cases entered by hand."""
+        self.make_settlements()
+        self.settlement_cases()
         rng = self.rng_assist
         hardship = HARDSHIP_CODES
         weights = []
@@ -1024,37 +1047,28 @@ class _Builder:
             if p.status == ResidentStatus.MOVED_OUT.value:
                 w *= 0.3
             weights.append(w)
-        for person in _sample_weighted(rng, self.people, weights, round(0.015 * len(self.people))):
+        # Before the settlement year only (those cases came from paper claims).
+        for person in _sample_weighted(rng, self.people, weights, round(0.008 * len(self.people))):
             self._case(rng, person, hardship)
 
-    def _subject(self, person: _Person) -> tuple[str, str | None]:
-        """救助对象类别 (label) and the group behind it: the most generous of the person's groups."""
-        rules = self.year_rules(self.today.year)
-        best = None
-        for group in person.groups:
-            rule = rules.get(group)
-            key = (rule.level, -rule.amount_fen) if rule else (9, 0)
-            if best is None or key < best[0]:
-                best = (key, group)
-        if best is None:
-            return "因病致贫重病患者", None
-        return SpecialGroup(best[1]).label, best[1]
+    def _subject(self, person: _Person) -> tuple[str, int | None]:
+        """救助对象类别 (一至三类 by special group; issue 17.7) and the class, or 四类 for anyone else."""
+        klass = ent.class_of_groups(SpecialGroup(g).label for g in person.groups)
+        if klass is None:
+            return ent.SUBJECT_LABELS[ent.ILLNESS_CLASS], None
+        return ent.SUBJECT_LABELS[klass], klass
 
     def _case(self, rng: random.Random, person: _Person, hardship: frozenset[str]) -> None:
         today = self.today
-        subject, group = self._subject(person)
+        subject, klass = self._subject(person)
         code = self.assistance_code
-        if group is not None:
-            r = rng.random()
-            type_name = ("住院救助" if r < 0.58 else "门诊救助" if r < 0.78 else "重特大疾病救助" if r < 0.86
-                         else "倾斜救助" if r < 0.93 else "临时救助")
+        r = rng.random()
+        if klass is not None:
+            type_name = "住院救助" if r < 0.62 else "门诊救助" if r < 0.84 else "重特大疾病救助" if r < 0.93 else "倾斜救助"
         else:
-            r = rng.random()
-            type_name = "因病致贫重病患者救助" if r < 0.55 else "重特大疾病救助" if r < 0.75 else "临时救助"
-            if type_name == "临时救助":
-                subject = "其他困难群众"
+            type_name = "重特大疾病救助" if r < 0.6 else "住院救助"
         outpatient = type_name == "门诊救助"
-        serious = type_name in ("重特大疾病救助", "倾斜救助", "因病致贫重病患者救助")
+        serious = type_name in ("重特大疾病救助", "倾斜救助")
         r = rng.random()
         if outpatient:
             level = "township" if r < 0.6 else "county"
@@ -1062,7 +1076,7 @@ class _Builder:
             level = "county" if r < 0.3 else "city" if r < 0.7 else "province"
         else:
             level = "township" if r < 0.25 else "county" if r < 0.7 else "city" if r < 0.9 else "province"
-        latest = today - timedelta(days=2)
+        latest = self.settlement_start - timedelta(days=30)
         if person.status_date is not None:
             latest = min(latest, person.status_date - timedelta(days=1))
         earliest = max(today - timedelta(days=700), person.birth + timedelta(days=1))
@@ -1072,6 +1086,21 @@ class _Builder:
         stay = 0 if outpatient else rng.randint(*{"township": (3, 10), "county": (5, 15), "city": (7, 20),
                                                      "province": (10, 30)}[level])
         discharged = min(admitted + timedelta(days=stay), latest)
+        total, basic, serious_fen, in_policy = self._bill(rng, level, outpatient, serious, discharged,
+                                                          klass is not None)
+        policy_self_pay = in_policy - basic - serious_fen
+        route = ent.default_route(level).value
+        since = None if klass is not None else discharged - timedelta(days=rng.randint(10, 200))
+        rule = self.assistance_rules.get((discharged.year, klass or ent.ILLNESS_CLASS,
+                                          "outpatient" if outpatient else "inpatient"))
+        suggested = ent.entitle(rule, ent.Visit(rule.kind, route, policy_self_pay, discharged),
+                                identity_since=since).suggested_fen if rule else None
+        self._add_case(rng, person, code(type_name), subject, since, level, route, admitted, discharged, total,
+                       basic, serious_fen, policy_self_pay, suggested, None, serious)
+
+    def _bill(self, rng: random.Random, level: str, outpatient: bool, serious: bool, day: date,
+              poor: bool) -> tuple[int, int, int, int]:
+        """(总费用, 基本医保, 大病保险, 政策范围内费用) of one stay, from the county's reimbursement rates."""
         if outpatient:
             low, high = 800, 6000
         elif serious:
@@ -1080,34 +1109,34 @@ class _Builder:
             low, high = {"township": (1_500, 6_000), "county": (4_000, 25_000), "city": (12_000, 60_000),
                          "province": (30_000, 150_000)}[level]
         total = int(round(100 * low * (high / low) ** rng.random()))  # log-uniform: many small bills
-
-        # The split: basic insurance, then 大病保险 above its threshold, then assistance on what is left.
         in_policy = int(round(total * rng.uniform(0.82, 0.95)))
-        poor = group in hardship if group else False
         if outpatient:
             basic = int(round(in_policy * 0.65))
         else:
-            ratio, deductible = self.rate(admitted.year, level)
+            ratio, deductible = self.rate(day.year, level)
             basic = max(0, int(round((in_policy - deductible) * ratio / 100)))
         threshold = 400_000 if poor else 800_000  # 大病 threshold halved for 困难群众
         serious_fen = 0 if outpatient else max(0, int(round((in_policy - basic - threshold) * (0.65 if poor else 0.6))))
-        remaining = in_policy - basic - serious_fen
-        if type_name == "临时救助":
-            assistance = min(remaining, 100 * 100 * rng.randint(10, 50))
-        else:
-            share = {SpecialGroup.EXTREME_POVERTY.value: 0.9, SpecialGroup.ORPHAN.value: 0.9,
-                     SpecialGroup.MINIMUM_LIVING.value: 0.75}.get(group or "", 0.6 if poor else 0.5)
-            cap = {"门诊救助": 500_000, "重特大疾病救助": 5_000_000, "倾斜救助": 3_000_000,
-                   "因病致贫重病患者救助": 3_000_000}.get(type_name, 2_000_000)
-            assistance = min(int(round(remaining * share)), cap)
+        return total, basic, serious_fen, in_policy
 
+    def _add_case(self, rng: random.Random, person: _Person, type_code: str, subject: str, since: date | None,
+                  level: str, route: str, admitted: date, discharged: date, total: int, basic: int,
+                  serious_fen: int, policy_self_pay: int, suggested: int | None, settlement_id: str | None,
+                  serious: bool, hospital: str | None = None) -> dict[str, Any]:
+        today = self.today
+        assistance = suggested or 0
+        reason = ""
+        if suggested and rng.random() < 0.03:
+            # A clerk's adjustment, with the reason (the audit keeps it beside the suggestion).
+            assistance = int(suggested * rng.uniform(0.6, 0.95)) // 100 * 100
+            reason = rng.choice(DEVIATION_REASONS)
         applied = min(today, discharged + timedelta(days=rng.randint(1, 20)))
         A = AssistanceStatus
         r = rng.random()
         if (today - applied).days <= 20:
             status = A.APPLIED.value if r < 0.45 else A.REVIEWED.value if r < 0.85 else A.PAID.value
         else:
-            status = A.PAID.value if r < 0.87 else A.REFUSED.value if r < 0.94 else A.REVIEWED.value
+            status = A.PAID.value if r < 0.93 else A.REFUSED.value if r < 0.96 else A.REVIEWED.value
         reviewed = paid_date = None
         if status != A.APPLIED.value:
             reviewed = applied + timedelta(days=rng.randint(3, 15))
@@ -1117,23 +1146,169 @@ class _Builder:
             paid_date = reviewed + timedelta(days=rng.randint(5, 25))  # type: ignore[operator]
             if paid_date > today:
                 status, paid_date = A.REVIEWED.value, None
-        if status in (A.APPLIED.value, A.REFUSED.value):
-            assistance = 0  # nothing granted (yet)
+        if status == A.REFUSED.value:
+            assistance, reason = 0, ""  # nothing granted
+        elif assistance != (suggested or 0) and not reason:
+            reason = rng.choice(DEVIATION_REASONS)
         diagnosis = (self.disease_by_code[person.cards[0]["disease_code"]][0] if person.cards and rng.random() < 0.6
                      else rng.choice(ASSIST_DIAGNOSES))
         case = dict(
             id=self.new_id(), village_code=person.village.code, row_version=1, resident_id=person.id,
-            type_code=code(type_name), subject_category=subject, hospital=rng.choice(HOSPITALS[level]),
+            type_code=type_code, subject_category=subject, hospital=hospital or rng.choice(HOSPITALS[level]),
             hospital_level=level, admitted_on=admitted, discharged_on=discharged, total_fen=total,
             basic_insurance_fen=basic, serious_illness_fen=serious_fen, assistance_fen=assistance,
             self_pay_fen=total - basic - serious_fen - assistance, status=status, applied_date=applied,
             reviewed_date=reviewed, reviewed_by="汉阴县医疗保障局" if reviewed else "", paid_date=paid_date,
             refused_reason=rng.choice(ASSIST_REFUSALS) if status == A.REFUSED.value else "",
-            diagnosis_note=diagnosis, note="")
+            diagnosis_note=diagnosis, note="", settlement_id=settlement_id, policy_self_pay_fen=policy_self_pay,
+            route=route, subject_since=since, suggested_fen=suggested, deviation_reason=reason)
         person.cases.append(case)
         self.cases.append(case)
         if (serious or total >= 5_000_000) and status != A.REFUSED.value and rng.random() < 0.10:
             self._referrals(rng, person, case)
+        return case
+
+    # -- the county's settlements (结算) and 应享尽享 ----------------------------------------
+
+    @property
+    def settlement_start(self) -> date:
+        """The settlements cover the year up to yesterday (from 1 January of the year before's December)."""
+        return self.today - timedelta(days=365)
+
+    def make_settlements(self) -> None:
+        """A year of the national platform's one-stop 结算 for the township, as the county gives them.
+
+        About 1 in 7 residents has a hospital stay in a year (more of the old and the ill); every
+        holder of a 门诊慢特病 card settles most months.
+        """
+        rng = self.rng_settle
+        start, end = self.settlement_start, self.today - timedelta(days=1)
+        span = (end - start).days
+        counter = 0
+
+        def add(person: _Person, day: date, admitted: date | None, level: str, kind: str, total: int, basic: int,
+                serious_fen: int, policy_self_pay: int, route: str, hospital: str) -> None:
+            nonlocal counter
+            counter += 1
+            row = dict(id=_uuid(rng), village_code=person.village.code, row_version=1,
+                       settlement_no=f"JS{day:%Y%m%d}{counter:07d}", resident_id=person.id, settled_on=day,
+                       admitted_on=admitted, hospital=hospital, hospital_level=level, kind=kind, route=route,
+                       total_fen=total, basic_insurance_fen=basic, serious_illness_fen=serious_fen,
+                       policy_self_pay_fen=policy_self_pay)
+            self.settlements.append(row)
+            self._person_settlements.setdefault(person.id, []).append(row)
+
+        self._person_settlements: dict[str, list[dict[str, Any]]] = {}
+        for person in self.people:
+            poor = any(g in HARDSHIP_CODES for g in person.groups)
+            ill = any(c["status"] == CardStatus.ISSUED.value for c in person.cards)
+            chance = (0.30 if person.age >= 70 else 0.18 if person.age >= 60 else 0.08 if person.age >= 18 else 0.05)
+            chance *= (1.5 if poor else 1.0) * (1.6 if ill else 1.0)
+            stays = 0
+            while rng.random() < chance and stays < 4:
+                stays += 1
+                chance *= 0.35
+            for _ in range(stays):
+                day = start + timedelta(days=rng.randint(0, span))
+                if not person.active_on(day) or day <= person.birth:
+                    continue
+                r = rng.random()
+                level = "township" if r < 0.3 else "county" if r < 0.75 else "city" if r < 0.93 else "province"
+                serious = level != "township" and rng.random() < 0.08
+                if serious and level == "township":
+                    level = "county"
+                total, basic, serious_fen, in_policy = self._bill(rng, level, False, serious, day, poor)
+                stay = rng.randint(*{"township": (3, 10), "county": (5, 15), "city": (7, 20),
+                                     "province": (10, 30)}[level])
+                route = ent.default_route(level).value
+                if route == ent.Route.REFERRED.value and rng.random() < 0.2:
+                    route = ent.Route.SELF_REFERRED.value
+                add(person, day, max(person.birth, day - timedelta(days=stay)), level, "inpatient", total, basic,
+                    serious_fen, in_policy - basic - serious_fen, route, rng.choice(HOSPITALS[level]))
+            for card in person.cards:
+                if card["status"] != CardStatus.ISSUED.value or card["benefit_start"] is None:
+                    continue
+                class_one = self.disease_by_code[card["disease_code"]][1].startswith("Ⅰ")
+                month = date(start.year, start.month, 1)
+                while month <= end:
+                    day = month + timedelta(days=rng.randint(0, 27))
+                    month = _next_month_start(month)
+                    if day < start or day > end or day < card["benefit_start"] or not person.active_on(day):
+                        continue
+                    if rng.random() > (0.9 if class_one else 0.65):
+                        continue
+                    total = rng.randint(150_000, 800_000) if class_one else rng.randint(5_000, 40_000)
+                    in_policy = int(total * rng.uniform(0.9, 0.98))
+                    basic = int(round(in_policy * (0.7 if class_one else 0.6)))
+                    level = "county" if class_one else "township"
+                    add(person, day, None, level, "outpatient", total, basic, 0, in_policy - basic,
+                        ent.Route.IN_COUNTY.value, rng.choice(HOSPITALS[level]))
+        self.settlements.sort(key=lambda row: (row["village_code"], row["settled_on"]))
+
+    def settlement_cases(self) -> None:
+        """Cases opened for the 救助对象's settlements, as a township would: most, not all.
+
+        Each settlement's suggestion comes from the county's rules over the person's year in date
+        order (``domain.entitlement``); the ones left without a case are the 待落实 the app finds.
+        """
+        rng = self.rng_settle
+        types = {"inpatient": self.assistance_code("住院救助"), "outpatient": self.assistance_code("门诊救助")}
+        serious_type = self.assistance_code("重特大疾病救助")
+        by_id = {p.id: p for p in self.people}
+        for person_id, rows in self._person_settlements.items():
+            person = by_id[person_id]
+            subject, klass = self._subject(person)
+            rows.sort(key=lambda row: (row["settled_on"], row["settlement_no"]))
+            if klass is None:
+                self._illness_case(rng, person, rows)
+                continue
+            states: dict[int, ent.YearState] = {}
+            for row in rows:
+                year = row["settled_on"].year
+                rule = self.assistance_rules.get((year, klass, row["kind"]))
+                if rule is None:
+                    continue
+                visit = ent.Visit(row["kind"], row["route"], row["policy_self_pay_fen"], row["settled_on"])
+                state = states.get(year, ent.YearState())
+                result = ent.entitle(rule, visit, state)
+                states[year] = result.after
+                if result.suggested_fen <= 0:
+                    continue
+                age = (self.today - row["settled_on"]).days
+                chance = 0.95 if age > 60 else 0.8 if age > 20 else 0.35
+                if rng.random() >= chance:
+                    if age > 60 and rng.random() < 0.15:
+                        self.settlement_reviews.append(dict(
+                            id=_uuid(rng), village_code=row["village_code"], row_version=1,
+                            settlement_id=row["id"], resident_id=person.id, reason=rng.choice(NOT_APPLICABLE_REASONS),
+                            decided_by="周专干", decided_on=min(self.today, row["settled_on"] + timedelta(days=30))))
+                    continue
+                serious = row["total_fen"] >= 5_000_000
+                type_code = serious_type if serious and row["kind"] == "inpatient" else types[row["kind"]]
+                case = self._add_case(
+                    rng, person, type_code, subject, None, row["hospital_level"], row["route"],
+                    row["admitted_on"] or row["settled_on"], row["settled_on"], row["total_fen"],
+                    row["basic_insurance_fen"], row["serious_illness_fen"], row["policy_self_pay_fen"],
+                    result.suggested_fen, row["id"], serious, row["hospital"])
+                if case["status"] != AssistanceStatus.REFUSED.value and case["assistance_fen"] != result.suggested_fen:
+                    states[year] = ent.advance(rule, visit, state, case["assistance_fen"])
+
+    def _illness_case(self, rng: random.Random, person: _Person, rows: list[dict[str, Any]]) -> None:
+        """四类 因病致贫重病患者: a heavy year's burden (over 2 万元) recognised, then assisted."""
+        big = [row for row in rows if row["kind"] == "inpatient" and row["policy_self_pay_fen"] >= 2_000_000]
+        if not big or rng.random() > 0.35:
+            return
+        row = big[0]
+        since = max(self.settlement_start, row["settled_on"] - timedelta(days=rng.randint(0, 20)))
+        rule = self.assistance_rules.get((row["settled_on"].year, ent.ILLNESS_CLASS, "inpatient"))
+        if rule is None:
+            return
+        result = ent.entitle(rule, ent.Visit("inpatient", row["route"], row["policy_self_pay_fen"], row["settled_on"]),
+                             identity_since=since)
+        self._add_case(rng, person, self.assistance_code("重特大疾病救助"), ent.SUBJECT_LABELS[ent.ILLNESS_CLASS],
+                       since, row["hospital_level"], row["route"], row["admitted_on"] or row["settled_on"],
+                       row["settled_on"], row["total_fen"], row["basic_insurance_fen"], row["serious_illness_fen"],
+                       row["policy_self_pay_fen"], result.suggested_fen, row["id"], True, row["hospital"])
 
     def _referrals(self, rng: random.Random, person: _Person, case: dict[str, Any]) -> None:
         """Seed 004 "1+N": a serious case passed on to one or two more agencies."""
@@ -1412,7 +1587,12 @@ def build_demo(db_path: Path, *, villages: int = 20, residents: int = 60000, see
             summary.assistance_cases = _insert(ws, session, AssistanceCase, builder.cases, "演示数据：医疗救助")
             summary.referrals = _insert(ws, session, AssistanceReferral, builder.referrals,
                                         "演示数据：救助“1+N”转介")
-        steps.step("assistance", f"已写入 {summary.assistance_cases} 件医疗救助")
+            summary.settlement_reviews = _insert(ws, session, SettlementReview, builder.settlement_reviews,
+                                                 "演示数据：待落实标记不适用")
+        # The county's settlements are server-authored: written as the county feed would.
+        with ws.unit_of_work(actor, "build_demo", reference_write=True, skip_outbox=True) as session:
+            summary.settlements = _insert(ws, session, Settlement, builder.settlements, "演示数据：一站式结算")
+        steps.step("assistance", f"已写入 {summary.assistance_cases} 件医疗救助、{summary.settlements} 条结算")
 
         builder.make_services()
         with ws.unit_of_work(actor, "build_demo", skip_outbox=True) as session:

@@ -17,8 +17,11 @@ from sqlalchemy.orm import Session
 from station_app import paths
 from station_app.domain.enums import HospitalLevel, PlaceLevel, SpecialGroup
 from station_app.domain.errors import ValidationError
+from station_app.domain.entitlement import VisitKind
 from station_app.store.models import (
+    AssistanceRule,
     AssistanceType,
+    BurdenAlertRule,
     CountyYearSetting,
     Disease,
     Place,
@@ -69,6 +72,20 @@ def _village_of_place(place: dict[str, Any]) -> str | None:
     return None
 
 
+def _subject_class(value: Any) -> int:
+    klass = int(value)
+    if klass not in (1, 2, 3, 4):
+        raise ValidationError(f"救助对象类别应为 1–4（一类至四类），现为 {value}。")
+    return klass
+
+
+def _pct(value: Any) -> int:
+    pct = int(value)
+    if not 0 <= pct <= 100:
+        raise ValidationError(f"比例应在 0–100 之间，现为 {value}。")
+    return pct
+
+
 def load_reference(ws: Workspace, data: dict[str, Any] | str | Path, actor: Actor | None = None) -> dict[str, int]:
     """Upsert every section present in ``data``; returns changed-row counts per section."""
     if not isinstance(data, dict):
@@ -105,7 +122,21 @@ def load_reference(ws: Workspace, data: dict[str, Any] | str | Path, actor: Acto
             annual_limit_fen=yuan_to_fen(x.get("annual_limit_yuan", 0)), active=x.get("active", True))))
         section("assistance_types", data.get("assistance_types"), lambda x: (
             AssistanceType, {"code": x["code"]}, dict(county_code=county_code, name=x["name"],
-                                                       active=x.get("active", True))))
+                                                       active=x.get("active", True),
+                                                       kind=VisitKind(x.get("kind", "inpatient")).value)))
+        section("assistance_rules", data.get("assistance_rules"), lambda x: (
+            AssistanceRule, {"county_code": county_code, "year": int(x["year"]),
+                             "subject_class": _subject_class(x["subject_class"]),
+                             "kind": VisitKind(x["kind"]).value}, dict(
+                deductible_fen=yuan_to_fen(x.get("deductible_yuan", 0)), ratio_pct=_pct(x["ratio_pct"]),
+                self_referred_ratio_pct=_pct(x.get("self_referred_ratio_pct", x["ratio_pct"])),
+                annual_limit_fen=yuan_to_fen(x["annual_limit_yuan"]),
+                tilt_threshold_fen=yuan_to_fen(x.get("tilt_threshold_yuan", 0)),
+                tilt_ratio_pct=_pct(x.get("tilt_ratio_pct", 0)), tilt_limit_fen=yuan_to_fen(x.get("tilt_limit_yuan", 0)),
+                validity_months=int(x.get("validity_months", 0)))))
+        section("burden_alert_rules", data.get("burden_alert_rules"), lambda x: (
+            BurdenAlertRule, {"county_code": county_code, "year": int(x["year"])}, dict(
+                threshold_fen=yuan_to_fen(x["threshold_yuan"]), income_share_pct=_pct(x.get("income_share_pct", 0)))))
         section("reimbursement_rates", data.get("reimbursement_rates"), lambda x: (
             ReimbursementRate, {"county_code": county_code, "year": int(x["year"]),
                                 "hospital_level": HospitalLevel(x["hospital_level"]).value},

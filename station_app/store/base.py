@@ -37,6 +37,9 @@ class SyncedMixin:
 
     #: Set on reference tables: written only by the county feed, never by a station.
     __reference__ = False
+    #: Set on tables the county server writes and delivers per village (e.g. the national
+    #: platform's 结算 summaries): scoped like station data, read-only at every station.
+    __server_authored__ = False
     #: Fields that never travel (derived locally, e.g. search keys).
     __local_fields__: frozenset[str] = frozenset()
 

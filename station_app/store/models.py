@@ -174,6 +174,47 @@ class AssistanceType(SyncedMixin, Base):
     code: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Which 救助比例 applies: inpatient (住院) or outpatient (门诊慢特病) — domain.entitlement.VisitKind.
+    kind: Mapped[str] = mapped_column(String(12), default="inpatient")
+
+
+class AssistanceRule(SyncedMixin, Base):
+    """医疗救助 rule of one 救助对象类别 (1–4) for one kind (住院 / 门诊慢特病) in one year.
+
+    起付标准, 救助比例 (县域内或规范转诊 / 自行异地就医), 年度救助限额 and the 倾斜救助 tier;
+    see ``station_app.domain.entitlement`` for how they combine.
+    """
+
+    __tablename__ = "assistance_rule"
+    __reference__ = True
+    __table_args__ = (UniqueConstraint("county_code", "year", "subject_class", "kind"),)
+
+    county_code: Mapped[str] = mapped_column(String(20))
+    year: Mapped[int] = mapped_column(Integer)
+    subject_class: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))
+    deductible_fen: Mapped[int] = mapped_column(Integer, default=0)
+    ratio_pct: Mapped[int] = mapped_column(Integer)
+    self_referred_ratio_pct: Mapped[int] = mapped_column(Integer)
+    annual_limit_fen: Mapped[int] = mapped_column(Integer)
+    tilt_threshold_fen: Mapped[int] = mapped_column(Integer, default=0)
+    tilt_ratio_pct: Mapped[int] = mapped_column(Integer, default=0)
+    tilt_limit_fen: Mapped[int] = mapped_column(Integer, default=0)
+    validity_months: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BurdenAlertRule(SyncedMixin, Base):
+    """高额费用预警 (seed 004 三类户 dynamic monitoring): the yearly 自付 that flags a resident."""
+
+    __tablename__ = "burden_alert_rule"
+    __reference__ = True
+    __table_args__ = (UniqueConstraint("county_code", "year"),)
+
+    county_code: Mapped[str] = mapped_column(String(20))
+    year: Mapped[int] = mapped_column(Integer)
+    threshold_fen: Mapped[int] = mapped_column(Integer)
+    #: Or this share of household income, where the income is known (0: not used).
+    income_share_pct: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ReimbursementRate(SyncedMixin, Base):
@@ -289,6 +330,73 @@ class AssistanceCase(SyncedMixin, Base):
     refused_reason: Mapped[str] = mapped_column(Text, default="")
     diagnosis_note: Mapped[str] = mapped_column(Text, default="")  # sensitive
     note: Mapped[str] = mapped_column(Text, default="")
+    #: The county's 结算 the case assists (None: entered by hand).
+    settlement_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    #: 政策范围内个人自付: the base of the entitlement (domain.entitlement).
+    policy_self_pay_fen: Mapped[int] = mapped_column(Integer, default=0)
+    route: Mapped[str] = mapped_column(String(16), default="")  # Route
+    #: 四类 (因病致贫重病患者): the date the identity was recognised (valid 12 months).
+    subject_since: Mapped[date | None] = mapped_column(Date)
+    #: The amount the county's rules suggested when the case was saved (None: no rule applied).
+    suggested_fen: Mapped[int | None] = mapped_column(Integer)
+    #: Why the amount departs from the suggestion (required when it does).
+    deviation_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Settlement(SyncedMixin, Base):
+    """One 结算 summary from the national platform's one-stop settlement, as the county gives it.
+
+    Written by the county server only and delivered to the stations of the resident's village;
+    stations read it (待落实, 落实率, 高额费用预警) and never write it.
+    """
+
+    __tablename__ = "settlement"
+    __server_authored__ = True
+    __table_args__ = (Index("ix_settlement_resident_day", "resident_id", "settled_on"),)
+
+    #: The platform's 结算流水号 (the natural key).
+    settlement_no: Mapped[str] = mapped_column(String(40), unique=True)
+    resident_id: Mapped[str] = mapped_column(String(36))
+    settled_on: Mapped[date] = mapped_column(Date)
+    admitted_on: Mapped[date | None] = mapped_column(Date)
+    hospital: Mapped[str] = mapped_column(String(80), default="")
+    hospital_level: Mapped[str] = mapped_column(String(20), default="")  # HospitalLevel
+    kind: Mapped[str] = mapped_column(String(12))  # VisitKind
+    route: Mapped[str] = mapped_column(String(16), default="in_county")  # Route
+    total_fen: Mapped[int] = mapped_column(Integer, default=0)
+    basic_insurance_fen: Mapped[int] = mapped_column(Integer, default=0)
+    serious_illness_fen: Mapped[int] = mapped_column(Integer, default=0)
+    #: 政策范围内个人自付 (after 基本医保 and 大病保险).
+    policy_self_pay_fen: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SettlementReview(SyncedMixin, Base):
+    """A 待落实 settlement marked 不适用 by the clerk, with the reason (audited, synced)."""
+
+    __tablename__ = "settlement_review"
+
+    settlement_id: Mapped[str] = mapped_column(String(36), unique=True)
+    resident_id: Mapped[str] = mapped_column(String(36), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(40), default="")
+    decided_on: Mapped[date] = mapped_column(Date)
+
+
+class BurdenAlert(SyncedMixin, Base):
+    """高额费用预警 of one resident in one year and the township clerk's outcome."""
+
+    __tablename__ = "burden_alert"
+    __table_args__ = (UniqueConstraint("resident_id", "year"),)
+
+    resident_id: Mapped[str] = mapped_column(String(36))
+    year: Mapped[int] = mapped_column(Integer)
+    #: Evidence when decided: the year's 政策范围内自付 and the threshold it passed.
+    burden_fen: Mapped[int] = mapped_column(Integer, default=0)
+    threshold_fen: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # monitor | not_monitor
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str] = mapped_column(String(40), default="")
+    decided_on: Mapped[date | None] = mapped_column(Date)
 
 
 class AssistanceReferral(SyncedMixin, Base):

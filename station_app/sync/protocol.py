@@ -79,6 +79,7 @@ class OpStatus:
 class Reason:
     OUT_OF_SCOPE = "out_of_scope"
     REFERENCE_READ_ONLY = "reference_read_only"
+    SERVER_AUTHORED = "server_authored"
     LOCAL_ONLY = "local_only"
     UNKNOWN_TABLE = "unknown_table"
     INVALID_VALUE = "invalid_value"
@@ -90,6 +91,7 @@ class Reason:
 REASON_MESSAGES = {
     Reason.OUT_OF_SCOPE: "该记录不在本站管辖范围内（可能已划归其他乡镇或迁至其他村），县服务器未接受此修改。",
     Reason.REFERENCE_READ_ONLY: "县级参考数据只读，只能由县医保局下发。",
+    Reason.SERVER_AUTHORED: "结算数据由县医保局下发，站点不能修改。",
     Reason.LOCAL_ONLY: "本地账户数据不上传县服务器。",
     Reason.UNKNOWN_TABLE: "县服务器不认识此类数据，请升级程序。",
     Reason.INVALID_VALUE: "数据格式不正确，县服务器未接受此修改。",

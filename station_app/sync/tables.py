@@ -45,6 +45,9 @@ class TableSpec:
     defaults: dict[str, Any]
     #: Columns a new local row cannot do without (non-nullable, no default).
     required: frozenset[str]
+    #: Written by the county server only, delivered per village (``settlement``): stations
+    #: never push it.
+    server_authored: bool = False
 
     @property
     def local_only(self) -> bool:
@@ -105,7 +108,8 @@ def table_specs() -> dict[str, TableSpec]:
         required = frozenset(c.name for c in table.columns if not c.nullable and c.default is None
                              and c.name not in SYNC_BOOKKEEPING_FIELDS and c.name not in local)
         specs[name] = TableSpec(name, model, bool(model.__reference__), fields, local, natural,
-                                tuple(c.name for c in table.columns), defaults, required)
+                                tuple(c.name for c in table.columns), defaults, required,
+                                bool(getattr(model, "__server_authored__", False)))
     return specs
 
 

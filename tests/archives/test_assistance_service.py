@@ -21,7 +21,8 @@ def case_input(town, key="a1", **changes) -> assistance.CaseInput:
         resident_id=town.people[key], type_code="ZY", subject_category="低保对象" if key == "a1" else "因病致贫重病患者",
         hospital="汉阴县人民医院", hospital_level="county", admitted_on=date(2026, 9, 1), discharged_on=date(2026, 9, 12),
         total_fen=1_250_000, basic_insurance_fen=800_000, serious_illness_fen=150_000, assistance_fen=200_000,
-        self_pay_fen=100_000, applied_date=date(2026, 9, 20))
+        self_pay_fen=100_000, applied_date=date(2026, 9, 20),
+        subject_since=None if key == "a1" else date(2026, 8, 1))
     return replace(data, **changes)
 
 
@@ -129,8 +130,9 @@ def test_edit_only_while_applied(town):
 
 
 def test_subjects_for_a_resident(town):
+    # Issue 17.7: the 一至四类 classification only (重度残疾 is no class of its own).
     assert assistance.subject_choices(town.ws, town.doctor_a, town.people["a3"]) == [
-        "重度残疾", "特困人员", "因病致贫重病患者", "其他困难群众"]
+        "一类（特困人员、孤儿）", "四类（因病致贫重病患者）"]
     assert assistance.type_choices(town.ws) == [("ZY", "住院救助"), ("MZ", "门诊救助")]
 
 
@@ -207,12 +209,12 @@ def test_kpis_follow_the_documented_definition(town):
     assistance.refuse_case(ws, clerk, refused, reason="x", today=TODAY)
     kpis = assistance.assistance_kpis(ws, clerk, 2026)
     assert (kpis.applied, kpis.reviewed, kpis.paid, kpis.refused) == (1, 1, 1, 1)
-    assert kpis.entitled == 2 and kpis.total == 4 and kpis.paid_fen == 200_000
-    assert (kpis.rate.numerator, kpis.rate.denominator, kpis.rate.percent_text) == (1, 2, "50.0%")
-    assert assistance.assistance_kpis(ws, clerk, 2025).rate.percent_text == "0.0%"
-    assert assistance.assistance_kpis(ws, clerk, None).entitled == 3
+    assert kpis.approved == 2 and kpis.total == 4 and kpis.paid_fen == 200_000
+    assert (kpis.payout_rate.numerator, kpis.payout_rate.denominator, kpis.payout_rate.percent_text) == (1, 2, "50.0%")
+    assert assistance.assistance_kpis(ws, clerk, 2025).payout_rate.percent_text == "0.0%"
+    assert assistance.assistance_kpis(ws, clerk, None).approved == 3
     # A village doctor's figures cover their village only.
     mine = assistance.assistance_kpis(ws, town.doctor_a, 2026)
     assert (mine.applied, mine.reviewed, mine.paid, mine.refused) == (1, 1, 1, 0)
     assert applied in assistance.case_ids(ws, town.doctor_a)
-    assert assistance.assistance_kpis(ws, clerk, 2024).rate.percent_text == "—"
+    assert assistance.assistance_kpis(ws, clerk, 2024).payout_rate.percent_text == "—"

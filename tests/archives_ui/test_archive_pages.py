@@ -89,13 +89,13 @@ def test_assistance_page_flow_buttons_follow_role_and_the_kpi_moves(qtbot, town,
 
     page = AssistancePage(context(town.clerk))
     qtbot.addWidget(page)
-    assert page.kpis.entitled == 0 and page.kpi_label.text() == "落实率 —"
+    assert page.kpis.approved == 0 and page.kpi_label.text() == "已审核救助发放率 —"
     assert page.select(case) and page.review_button.isEnabled() and not page.pay_button.isEnabled()
     assistance.review_case(town.ws, town.clerk, case)
     page.reload_all()
-    assert page.kpi_label.text() == "落实率 0.0%"
+    assert page.kpi_label.text() == "已审核救助发放率 0.0%"
     assert page.select(case) and page.pay_button.isEnabled()
-    assert "（审核通过 + 已发放）" in page.kpi_detail.text()
+    assert "（审核 + 已发放）" in page.kpi_detail.text()
 
 
 # -- 慢病档案 -----------------------------------------------------------------------------------

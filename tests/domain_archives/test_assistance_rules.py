@@ -119,13 +119,31 @@ def test_stay_dates():
         rules.validate_stay(None, date(2026, 5, 1), today=today)
 
 
-def test_subjects_come_from_the_special_groups():
-    assert rules.subject_choices("dibao,tekun") == ["低保对象", "特困人员", "因病致贫重病患者", "其他困难群众"]
-    assert rules.check_subject("低保对象", "dibao") == "低保对象"
+def test_subjects_are_the_four_classes_only():
+    # Issue 17.7: only 一至四类; 脱贫人口 and 重度残疾 are no class; 其他困难群众 is gone;
+    # 因病致贫重病患者 is 四类 (with its recognition date), not a type of assistance.
+    one, two, four = "一类（特困人员、孤儿）", "二类（低保对象、返贫致贫人口）", "四类（因病致贫重病患者）"
+    assert rules.subject_choices("dibao,tekun") == [one, four]
+    assert rules.subject_choices("disabled,tuopin") == [four]
+    assert rules.check_subject(two, "dibao") == two
+    assert rules.check_subject("低保对象", "dibao") == two  # an old name is read as its class
     with pytest.raises(ValidationError, match="不符"):
         rules.check_subject("特困人员", "dibao")
+    with pytest.raises(ValidationError, match="不符"):
+        rules.check_subject("其他困难群众", "")
+    with pytest.raises(ValidationError, match="身份认定日期"):
+        rules.check_subject(four, "")
+    assert rules.check_subject(four, "", since=date(2026, 1, 5)) == four
     with pytest.raises(ValidationError, match="请选择"):
         rules.check_subject("", "dibao")
+
+
+def test_deviation_from_the_suggestion_needs_a_reason():
+    assert rules.check_deviation(640_000, 640_000, "") == ""
+    assert rules.check_deviation(100, None, "") == ""  # no rule: nothing to depart from
+    with pytest.raises(ValidationError, match="建议金额 6,400.00 元不一致"):
+        rules.check_deviation(500_000, 640_000, " ")
+    assert rules.check_deviation(500_000, 640_000, "部分费用属于政策范围外") == "部分费用属于政策范围外"
 
 
 def test_referral_outcome_rules():
@@ -140,7 +158,7 @@ def test_referral_outcome_rules():
 
 
 @given(st.integers(0, 500), st.integers(0, 500))
-def test_fulfilment_is_paid_over_reviewed_plus_paid(reviewed, paid):
-    ratio = rules.fulfilment(reviewed, paid)
+def test_payout_rate_is_paid_over_reviewed_plus_paid(reviewed, paid):
+    ratio = rules.payout_rate(reviewed, paid)
     assert (ratio.numerator, ratio.denominator) == (paid, reviewed + paid)
     assert ratio.value is None if reviewed + paid == 0 else 0 <= ratio.value <= 1

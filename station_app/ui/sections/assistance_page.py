@@ -290,9 +290,9 @@ class AssistancePage(QWidget):
     def _show_kpis(self, kpis: svc.AssistanceKpis) -> None:
         self.kpis = kpis
         period = f"{kpis.year} 年" if kpis.year else "全部年度"
-        self.kpi_label.setText(f"落实率 {kpis.rate.percent_text}")
+        self.kpi_label.setText(f"已审核救助发放率 {kpis.payout_rate.percent_text}")
         self.kpi_detail.setText(
-            f"{period}：已发放 {kpis.paid:,} 件 / 应落实 {kpis.entitled:,} 件（审核通过 + 已发放）· "
+            f"{period}：已发放 {kpis.paid:,} 件 / 审核通过 {kpis.approved:,} 件（审核 + 已发放）· "
             f"申请中 {kpis.applied:,} 件 · 未通过 {kpis.refused:,} 件 · 发放救助金 {_wan(kpis.paid_fen)} · "
             f"1+N 转介 {kpis.referrals:,} 次")
         self.kpis_loaded.emit(kpis)

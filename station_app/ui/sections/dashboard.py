@@ -336,9 +336,11 @@ class DashboardPage(QWidget):
         else:
             self.usage_card.set(latest.rate.percent_text, f"{latest.month}：用卡 {latest.used} 人 / 持卡 {latest.holders} 人",
                                 colour=GOOD if latest.rate.meets(USAGE_TARGET) else None)
-        kpis = board.assistance
-        self.assistance_card.set(kpis.rate.percent_text,
-                                 f"已发放 {kpis.paid} 件 / 应落实 {kpis.entitled} 件（{kpis.year or '全部'} 年）")
+        figures = board.fulfilment
+        total = figures.total
+        self.assistance_card.set(figures.rate.percent_text,
+                                 f"{figures.year} 年：应享 {total.people} 人，已落实 {total.people_paid} 人；"
+                                 f"金额 {figures.amount_rate.percent_text}；待落实 {total.pending} 笔")
         overdue = f"，其中已断药 {board.reminders_overdue} 人" if board.reminders_overdue else ""
         self.reminder_card.set(f"{board.reminders_due} 人", f"7 天内药品用完{overdue}",
                                colour=BAD if board.reminders_overdue else None)
