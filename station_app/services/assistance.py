@@ -45,6 +45,13 @@ def type_choices(ws: Workspace) -> list[tuple[str, str]]:
         return [(c, n) for c, n in session.execute(query.order_by(literal_column("assistance_type.rowid")))]
 
 
+def type_kinds(ws: Workspace) -> list[tuple[str, str]]:
+    """(code, kind) of the county's assistance types: which 救助比例 (住院 / 门诊慢特病) applies."""
+    with ws.read() as session:
+        return list(session.execute(select(AssistanceType.code, AssistanceType.kind)
+                                    .where(AssistanceType.deleted.is_(False))).tuples())
+
+
 def subject_choices(ws: Workspace, actor: Actor, resident_id: str) -> list[str]:
     """救助对象类别 for this resident: their own class (一至三类), then 四类."""
     with ws.read() as session:

@@ -40,8 +40,8 @@ def test_a_split_that_does_not_add_up_is_refused_and_nothing_saved(qtbot, town, 
     dialog = CaseDialog(context(town.doctor_a))
     qtbot.addWidget(dialog)
     dialog.show()
-    _pick(qtbot, dialog.picker, "wxy")               # 王秀英, 低保对象
-    assert dialog.subject.currentText() == "低保对象"
+    _pick(qtbot, dialog.picker, "wxy")               # 王秀英, 低保对象: 二类 (issue 17.7)
+    assert dialog.subject.currentText() == "二类（低保对象、返贫致贫人口）"
     dialog.hospital.insert("汉阴县人民医院")  # QTest types ASCII only; insert() is what an IME commits
     _type_money(qtbot, dialog.total, "12500")
     _type_money(qtbot, dialog.basic, "7800")
@@ -63,6 +63,45 @@ def test_a_split_that_does_not_add_up_is_refused_and_nothing_saved(qtbot, town, 
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     assert dialog.result() == dialog.DialogCode.Accepted
     assert _count(town.ws, AssistanceCase) == 1
+
+
+def test_the_dialog_shows_the_rules_working_and_a_departure_needs_a_reason(qtbot, town, context):
+    from station_app.services.reference import load_reference
+    from station_app.ui.dialogs.assistance_case import CaseDialog
+    from tests.conftest import COUNTY
+
+    year = date.today().year
+    load_reference(town.ws, {"county": {"code": COUNTY, "name": "汉阴县"}, "assistance_rules": [
+        {"year": year, "subject_class": 2, "kind": "inpatient", "ratio_pct": 70, "self_referred_ratio_pct": 50,
+         "annual_limit_yuan": 20000}]})
+    dialog = CaseDialog(context(town.doctor_a))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    _pick(qtbot, dialog.picker, "wxy")               # 王秀英, 二类
+    dialog.hospital.insert("汉阴县人民医院")
+    _type_money(qtbot, dialog.total, "12000")
+    _type_money(qtbot, dialog.basic, "4000")
+    _type_money(qtbot, dialog.serious, "0")
+    _type_money(qtbot, dialog.policy_self_pay, "8000")
+    working = dialog.working.text()
+    assert "政策范围内个人自付 8,000.00 元" in working
+    assert "二类住院救助比例（县域内）70% → 5,600.00 元" in working
+    assert "建议救助金额 5,600.00 元" in working
+    # A different amount: the dialog says so, and saving without a reason is refused.
+    _type_money(qtbot, dialog.assistance, "3000")
+    qtbot.mouseClick(dialog.remainder_button, Qt.MouseButton.LeftButton)
+    assert "请填写调整原因" in dialog.working.text()
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert "建议金额 5,600.00 元不一致" in dialog.message.text()
+    assert _count(town.ws, AssistanceCase) == 0
+    # 按建议金额填写 fills the amount and the self-pay; then it saves, the suggestion kept.
+    qtbot.mouseClick(dialog.suggest_button, Qt.MouseButton.LeftButton)
+    assert dialog.assistance.text() == "5,600.00" and "与总费用一致" in dialog.sum_label.text()
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert dialog.result() == dialog.DialogCode.Accepted
+    with town.ws.read() as session:
+        case = session.scalars(select(AssistanceCase)).one()
+        assert (case.suggested_fen, case.assistance_fen, case.policy_self_pay_fen) == (560_000, 560_000, 800_000)
 
 
 def test_a_badly_typed_amount_is_named(qtbot, town, context):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -16,10 +17,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from station_app.domain import entitlement as ent
 from station_app.domain.assistance import CostSplit, fen_text, split_message, subject_choices
 from station_app.domain.enums import HospitalLevel
 from station_app.domain.errors import DomainError, ValidationError
 from station_app.services import assistance as svc
+from station_app.services import entitlement as ent_svc
 from station_app.services.service_log import ResidentHit, resident_hit
 
 from .service_widgets import DateField, FormDialog, MoneyEdit, ResidentPicker
@@ -99,6 +102,7 @@ class CaseDialog(FormDialog):
         grid.addWidget(self.sum_label, 3, 0, 1, 5)
         for edit in (self.total, self.basic, self.serious, self.assistance, self.self_pay):
             edit.textChanged.connect(self.check_sum)
+        self._build_entitlement(grid)
 
         self.diagnosis = QPlainTextEdit()
         self.diagnosis.setPlaceholderText("诊断（敏感信息：只在本站保存，公示时不显示）")
@@ -117,6 +121,7 @@ class CaseDialog(FormDialog):
         if case is not None:
             self._fill(case)
         self.check_sum()
+        self.recompute()
 
     # -- filling ----------------------------------------------------------------------------
 
@@ -142,6 +147,12 @@ class CaseDialog(FormDialog):
             self.applied.set_value(data.applied_date)
         self.diagnosis.setPlainText(data.diagnosis_note)
         self.note.setText(data.note)
+        self.policy_self_pay.set_fen(data.policy_self_pay_fen)
+        self._select(self.route, data.route)
+        if data.subject_since:
+            self.since.set_value(data.subject_since)
+        self.reason.setText(data.deviation_reason)
+        self.settlement_id = data.settlement_id
 
     @staticmethod
     def _select(box: QComboBox, value: str) -> None:
@@ -156,6 +167,92 @@ class CaseDialog(FormDialog):
             self.subject.addItems(subject_choices(hit.special_groups))
             if current and self.subject.findText(current) >= 0:
                 self.subject.setCurrentText(current)
+        self.recompute()
+
+    # -- the rules' suggestion, step by step (应享尽享) ------------------------------------------
+
+    def _build_entitlement(self, grid: QGridLayout) -> None:
+        self.settlement_id: str | None = None
+        self.policy_self_pay = MoneyEdit("政策范围内个人自付")
+        self.policy_self_pay.setToolTip("结算单上的“政策范围内个人自付”：基本医保、大病保险报销后，政策范围内由个人负担的部分")
+        self.route = QComboBox()
+        self.route.addItem("按医院等级", "")
+        for route in ent.Route:
+            self.route.addItem(route.label, route.value)
+        self.since = DateField()
+        self.since_label = QLabel("身份认定")
+        self.suggest_button = QPushButton("按建议金额填写")
+        self.suggest_button.clicked.connect(self.use_suggestion)
+        self.working = QLabel("")
+        self.working.setWordWrap(True)
+        self.working.setTextInteractionFlags(self.working.textInteractionFlags() | Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("救助金额与建议金额不同时必填（如：部分费用属于政策范围外）")
+        grid.addWidget(QLabel("政策范围内自付"), 4, 0)
+        grid.addWidget(self.policy_self_pay, 4, 1)
+        grid.addWidget(QLabel("就医路径"), 4, 2)
+        grid.addWidget(self.route, 4, 3)
+        grid.addWidget(self.since_label, 5, 0)
+        grid.addWidget(self.since, 5, 1)
+        grid.addWidget(self.suggest_button, 5, 3, 1, 2)
+        grid.addWidget(self.working, 6, 0, 1, 5)
+        grid.addWidget(QLabel("调整原因"), 7, 0)
+        grid.addWidget(self.reason, 7, 1, 1, 4)
+        self.suggested_fen: int | None = None
+        for edit in (self.policy_self_pay, self.assistance):
+            edit.textChanged.connect(self.recompute)
+        for box in (self.type, self.subject, self.level, self.route):
+            box.currentIndexChanged.connect(self.recompute)
+        for field in (self.discharged, self.since):
+            field.dateChanged.connect(self.recompute)
+
+    def question(self) -> ent_svc.CaseQuestion | None:
+        hit = self.picker.hit
+        if hit is None:
+            return None
+        subject = self.subject.currentText()
+        route = self.route.currentData() or ent.default_route(self.level.currentData() or "").value
+        since = self.since.value() if ent.class_of_label(subject) == ent.ILLNESS_CLASS else None
+        kind = dict(svc.type_kinds(self.ctx.ws)).get(self.type.currentData() or "", "inpatient")
+        return ent_svc.CaseQuestion(hit.id, subject, kind, route, self.policy_self_pay.fen(), self.discharged.value(),
+                                    since, self.case.id if self.case else None)
+
+    def recompute(self, *_args) -> None:
+        """The suggestion from the county's rules, each step in words and 元, under the amounts."""
+        illness = ent.class_of_label(self.subject.currentText()) == ent.ILLNESS_CLASS
+        self.since.setVisible(illness)
+        self.since_label.setVisible(illness)
+        self.suggested_fen = None
+        try:
+            question = self.question()
+            result = ent_svc.case_entitlement(self.ctx.ws, self.ctx.actor, question) if question else None
+        except DomainError as error:
+            self.working.setText(error.message)
+            self.working.setStyleSheet(BAD_STYLE)
+            self.suggest_button.setEnabled(False)
+            return
+        if question is None:
+            self.working.setText("选中居民、填写政策范围内个人自付后，按县救助规则计算建议救助金额。")
+        elif result is None:
+            self.working.setText("本县未规定该类别、该年度的救助规则：请按县医保局要求填写救助金额。")
+        else:
+            self.suggested_fen = result.suggested_fen
+            lines = [f"{n}. {step.text}" for n, step in enumerate(result.steps, 1)]
+            try:
+                amount = self.assistance.fen()
+            except DomainError:
+                amount = None
+            if amount is not None and amount != result.suggested_fen:
+                lines.append(f"填写的救助金额 {fen_text(amount)} 元与建议金额不同，请填写调整原因。")
+            self.working.setText("\n".join(lines))
+        self.working.setStyleSheet("")
+        self.suggest_button.setEnabled(self.suggested_fen is not None)
+
+    def use_suggestion(self) -> None:
+        if self.suggested_fen is None:
+            return
+        self.assistance.set_fen(self.suggested_fen)
+        self.fill_self_pay()
 
     # -- the live sum -----------------------------------------------------------------------
 
@@ -202,7 +299,10 @@ class CaseDialog(FormDialog):
             admitted_on=self.admitted.value(), discharged_on=self.discharged.value(), total_fen=split.total,
             basic_insurance_fen=split.basic_insurance, serious_illness_fen=split.serious_illness,
             assistance_fen=split.assistance, self_pay_fen=split.self_pay, applied_date=self.applied.value(),
-            diagnosis_note=self.diagnosis.toPlainText(), note=self.note.text())
+            diagnosis_note=self.diagnosis.toPlainText(), note=self.note.text(),
+            policy_self_pay_fen=self.policy_self_pay.fen(), route=self.route.currentData() or "",
+            subject_since=self.since.value() if ent.class_of_label(self.subject.currentText()) == ent.ILLNESS_CLASS
+            else None, settlement_id=self.settlement_id, deviation_reason=self.reason.text())
 
     def submit(self) -> Callable[[], Any]:
         ws, actor, data = self.ctx.ws, self.ctx.actor, self.case_input()
