@@ -301,3 +301,31 @@ def test_export_buttons_write_xlsx(qtbot, town, context, tmp_path, monkeypatch):
     sheet = load_workbook(target).active
     assert any("王秀英" in str(cell.value) for row in sheet.iter_rows() for cell in row)
     assert not any("赵德华" in str(cell.value) for row in sheet.iter_rows() for cell in row)
+
+
+def test_entitlement_dialog_lists_pending_and_marks_not_applicable(qtbot, town, context, monkeypatch):
+    from station_app.services import entitlement
+    from station_app.ui.dialogs.entitlement_dialog import EntitlementDialog
+    from tests.archives.test_entitlement_service import RULES, add_settlement
+    from station_app.services.reference import load_reference
+
+    load_reference(town.ws, RULES)
+    add_settlement(town, "a1", "JS1", date(2026, 5, 1), 8_000)
+    add_settlement(town, "b1", "JS2", date(2026, 6, 1), 25_000)  # no class: only a high-burden flag
+    dialog = EntitlementDialog(context(town.clerk), 2026)
+    qtbot.addWidget(dialog)
+    assert "医疗救助落实率 0.0%（应享 1 人，已落实 0 人）" in dialog.summary.text()
+    assert dialog.pending_table.rowCount() == 1
+    assert dialog.pending_table.item(0, 0).text() == "王秀英"
+    assert dialog.pending_table.item(0, 7).text() == "5,600.00"
+    assert "*" in dialog.pending_table.item(0, 1).text()
+    assert dialog.flag_table.rowCount() == 1 and dialog.flag_table.item(0, 7).text() == "待研判"
+    dialog.pending_table.selectRow(0)
+    monkeypatch.setattr("station_app.ui.dialogs.entitlement_dialog.QInputDialog.getText",
+                        lambda *a, **k: ("外伤由第三方承担", True))
+    qtbot.mouseClick(dialog.na_button, Qt.MouseButton.LeftButton)
+    assert dialog.pending_table.rowCount() == 0
+    assert entitlement.pending_list(town.ws, town.clerk, 2026) == []
+    dialog.flag_table.selectRow(0)
+    qtbot.mouseClick(dialog.monitor_button, Qt.MouseButton.LeftButton)
+    assert dialog.flag_table.item(0, 7).text() == "纳入监测"

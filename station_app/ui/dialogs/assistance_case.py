@@ -126,8 +126,12 @@ class CaseDialog(FormDialog):
     # -- filling ----------------------------------------------------------------------------
 
     def _fill(self, case: svc.CaseDetail) -> None:
-        data = case.data
-        self.picker.set_fixed(resident_hit(self.ctx.ws, self.ctx.actor, case.resident_id))
+        self.fill_input(case.data)
+
+    def fill_input(self, data: svc.CaseInput) -> None:
+        """Every field from ``data`` (an edit, or a new case opened from a 待落实 settlement)."""
+        self.picker.set_fixed(resident_hit(self.ctx.ws, self.ctx.actor, data.resident_id))
+        self._person_changed(self.picker.hit)
         self._select(self.type, data.type_code)
         if self.subject.findText(data.subject_category) < 0 and data.subject_category:
             self.subject.addItem(data.subject_category)

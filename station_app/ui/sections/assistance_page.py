@@ -124,8 +124,9 @@ class AssistancePage(QWidget):
         self.kpi_detail = QLabel("")
         self.kpi_detail.setObjectName("hint")
         self.kpi_detail.setWordWrap(True)
-        self.kpi_detail.setToolTip("救助落实率 = 已发放件数 ÷ 应落实件数（审核通过的 + 已发放的）；\n"
-                                   "“申请”中的尚未审核、“未通过”的不应救助，都不计入。按申请日期所在年度统计。")
+        self.kpi_detail.setToolTip("已审核救助发放率 = 已发放件数 ÷ 审核通过件数（审核 + 已发放）；\n"
+                                   "“申请”中的尚未审核、“未通过”的都不计入。按申请日期所在年度统计。\n"
+                                   "医疗救助落实率（按县救助规则，含未申请的人）见“应享尽享”。")
         heading = QVBoxLayout()
         heading.addWidget(title)
         heading.addWidget(self.kpi_detail)
@@ -169,6 +170,9 @@ class AssistancePage(QWidget):
         self.pay_button = QPushButton("登记发放")
         self.refuse_button = QPushButton("未通过")
         self.export_button = QPushButton("导出 Excel")
+        self.entitlement_button = QPushButton("应享尽享：落实率 · 待落实 · 高额预警")
+        self.entitlement_button.setToolTip("按县救助规则计算：本年应救助而未落实的结算、各村医疗救助落实率、高额费用预警")
+        self.entitlement_button.clicked.connect(self.open_entitlements)
         self.new_button.clicked.connect(self.new_case)
         self.edit_button.clicked.connect(self.edit_case)
         self.review_button.clicked.connect(lambda: self.step("review"))
@@ -182,6 +186,7 @@ class AssistancePage(QWidget):
         for button in (self.new_button, self.edit_button, self.review_button, self.pay_button, self.refuse_button):
             actions.addWidget(button)
         actions.addStretch(1)
+        actions.addWidget(self.entitlement_button)
         actions.addWidget(self.export_button)
 
         self.model = CaseTableModel(CASE_COLUMNS, lambda ids: svc.case_rows(ws, ids), parent=self)
@@ -380,6 +385,14 @@ class AssistancePage(QWidget):
     def _after_write(self, case_id: str | None, text: str) -> None:
         _set_message(self.message, text)
         self._select_after_load = case_id
+        self.reload_all()
+
+    def open_entitlements(self) -> None:
+        from ..dialogs.entitlement_dialog import EntitlementDialog
+
+        year = self.year.currentData() or self.today.year
+        self.entitlement_dialog = EntitlementDialog(self.ctx, year, parent=self)
+        self.entitlement_dialog.exec()
         self.reload_all()
 
     def new_case(self) -> None:
