@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from station_app.domain import entitlement as ent
 from station_app.domain.assistance import fen_text
 from station_app.domain.enums import HospitalLevel
 from station_app.services import entitlement as svc
@@ -139,7 +140,7 @@ class EntitlementDialog(QDialog):
         _fill(self.villages, [[v.village_name, str(v.people), str(v.people_paid), v.rate.percent_text,
                                fen_text(v.entitled_fen), fen_text(v.paid_fen), v.amount_rate.percent_text, str(v.pending)]
                               for v in list(self.figures.villages.values()) + [total]])
-        _fill(self.pending_table, [[p.name, p.id_number_masked, p.village_name, f"{p.due.subject_class}类", p.what,
+        _fill(self.pending_table, [[p.name, p.id_number_masked, p.village_name, ent.SHORT_LABELS.get(p.due.subject_class, ""), p.what,
                                     HospitalLevel(p.due.hospital_level).label
                                     if p.due.hospital_level in HospitalLevel._value2member_map_ else p.due.hospital_level,
                                     fen_text(p.due.policy_self_pay_fen), fen_text(p.due.entitled_fen)]
