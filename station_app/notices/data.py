@@ -607,6 +607,11 @@ def build_document(session: Session, params: NoticeParams, *, today: date | None
         doc.intro = (f"根据医疗救助有关规定，现将{place}{p.year}年度医疗救助待遇享受情况予以公示，"
                      f"接受群众监督。")
         doc.summary = f"本次公示救助 {len(records)} 人次（{people} 人），救助金额合计 {yuan(total)} 元。"
+        from station_app.services.entitlement import village_fulfilment  # issue 16: 落实率 per the county's rules
+
+        due = village_fulfilment(session, names.county_code, p.year, p.village_code)
+        doc.summary += (f"本村{p.year}年医疗救助落实率 {due.rate.percent_text}"
+                        f"（按县救助规则应享 {due.people} 人，已落实 {due.people_paid} 人）。")
     else:
         doc.sections = fetch_policy_sections(session, names.county_code, p.year)
         doc.highlights = policy_highlights(session, names.county_code, p.year)

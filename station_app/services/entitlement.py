@@ -263,7 +263,19 @@ def year_entitlements_in(session: Session, ws: Workspace, actor: Actor, year: in
     allowed = villages_in_scope(session, actor)
     if village_code:
         check_village(session, actor, village_code)
-    rules = rules_for_year(session, _county(session, ws), year)
+    return compute_year(session, _county(session, ws), year, allowed=allowed, village_code=village_code)
+
+
+def village_fulfilment(session: Session, county_code: str | None, year: int, village_code: str) -> VillageFulfilment:
+    """One village's 医疗救助落实率 figures (the assistance notice prints them)."""
+    result = compute_year(session, county_code, year, village_code=village_code)
+    return result.villages.get(village_code) or VillageFulfilment(village_code, "")
+
+
+def compute_year(session: Session, county_code: str | None, year: int, *, allowed: set[str] | None = None,
+                 village_code: str | None = None) -> YearEntitlements:
+    """The year's qualifying settlements and figures within ``allowed`` villages (None: all)."""
+    rules = rules_for_year(session, county_code, year)
     first, last = date(year, 1, 1), date(year, 12, 31)
     rows = _hardship_settlements(session, first, last, allowed, village_code)
     cases: dict[str, tuple[str, str, int]] = {}

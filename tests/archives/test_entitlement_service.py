@@ -164,3 +164,19 @@ def test_high_burden_flag_for_the_clerk_with_an_audited_outcome(ruled):
 
         assert session.scalars(select(OutboxOp).where(OutboxOp.row_id == alert)).one().table_name == "burden_alert"
     assert audit.action == "burden_alert_decide" and "家庭有稳定务工收入" in audit.after_json
+
+
+def test_the_assistance_notice_shows_the_new_fulfilment_rate(ruled):
+    from station_app.notices.data import NoticeParams, build_document
+
+    town = ruled
+    s1 = add_settlement(town, "a1", "JS1", date(2026, 5, 1), 8_000)
+    add_settlement(town, "a3", "JS2", date(2026, 6, 1), 10_000)
+    data = entitlement.settlement_case_input(town.ws, town.clerk, s1)
+    case = assistance.create_case(town.ws, town.clerk, replace(data, assistance_fen=560_000,
+                                                                self_pay_fen=data.self_pay_fen - 560_000), today=TODAY)
+    assistance.review_case(town.ws, town.clerk, case, today=TODAY)
+    assistance.pay_case(town.ws, town.clerk, case, today=TODAY)
+    with town.ws.read() as session:
+        doc = build_document(session, NoticeParams("assistance", VILLAGE_A, 2026), today=TODAY)
+    assert "本村2026年医疗救助落实率 50.0%（按县救助规则应享 2 人，已落实 1 人）" in doc.summary
