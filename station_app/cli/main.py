@@ -16,7 +16,8 @@ from pathlib import Path
 from station_app import __version__, paths
 
 #: Modules under station_app.cli that add subcommands (each has ``register(subparsers)``).
-COMMAND_MODULES = ["commands_base", "notice_commands", "edge_commands", "sync_commands", "villager_commands"]
+COMMAND_MODULES = ["commands_base", "notice_commands", "edge_commands", "sync_commands", "villager_commands",
+                   "assistance_commands"]
 
 
 def progress_printer(label: str):

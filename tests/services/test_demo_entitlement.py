@@ -121,3 +121,18 @@ def test_pending_and_fulfilment_match_an_independent_recomputation(demo_db):
     # The demo is a realistic township: most entitled people assisted, some items still open.
     assert expected["people"] > 20 and 0 < expected["pending"] < expected["people"]
     assert 0.3 < figures.rate.value < 1.0
+
+
+def test_cli_prints_the_figures_by_village_and_the_pending_list(demo_db, capsys):
+    from station_app.cli.main import main
+
+    year = DEFAULT_TODAY.year
+    expected = recompute(demo_db, year)
+    assert main(["assistance-figures", "--db", str(demo_db), "--year", str(year)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    total = out[-2].split("\t")
+    assert total[0] == "合计" and (int(total[1]), int(total[2])) == (expected["people"], expected["paid_people"])
+    assert main(["pending-assistance", "--db", str(demo_db), "--year", str(year)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith(f"—— 待落实 {expected['pending']} 笔")
+    assert all("********" in line for line in out[:-1])  # ID numbers masked
