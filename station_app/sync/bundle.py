@@ -130,7 +130,7 @@ def _apply_newer(conn, ops: list[dict[str, Any]]) -> int:
     for op in ops:
         spec = specs.get(op.get("t", ""))
         fields = op.get("f")
-        if spec is None or spec.reference or spec.local_only or not isinstance(fields, dict):
+        if spec is None or spec.reference or spec.server_authored or spec.local_only or not isinstance(fields, dict):
             continue
         row = conn.exec_driver_sql(f'SELECT updated_hlc, row_version FROM "{spec.name}" WHERE id = ?',
                                    (op["id"],)).first()
