@@ -1,7 +1,7 @@
 """应享尽享: assistance rules, settlements from the county, 待落实 reviews, 高额费用预警; 一至四类
 
 Revision ID: 0040_assistance_entitlement
-Revises: 0003
+Revises: 0090
 Create Date: 2026-12-06
 
 * ``assistance_rule`` / ``burden_alert_rule``: county reference data (read-only at stations).
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0040_assistance_entitlement'
-down_revision = '0003'
+down_revision = '0090'
 branch_labels = None
 depends_on = None
 
