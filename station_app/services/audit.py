@@ -24,6 +24,7 @@ TABLE_LABELS = {
     "card_usage": "用卡记录", "assistance_case": "医疗救助", "assistance_referral": "救助转介",
     "service_entry": "服务记录", "notice": "公示", "notice_objection": "公示异议", "app_user": "用户",
     "station": "站点", "place": "地区", "app_setting": "设置",
+    "settlement": "结算", "settlement_review": "待落实不适用", "burden_alert": "高额费用预警",
 }
 ACTION_LABELS = {
     "insert": "新增", "update": "修改", "delete": "作废", "import_roster": "导入花名册",
@@ -32,6 +33,7 @@ ACTION_LABELS = {
     "deactivate_user": "停用用户", "activate_user": "启用用户", "unlock_user": "解除锁定",
     "update_user": "修改用户", "setup_station": "初始设置", "load_reference": "更新参考数据",
     "login": "登录", "login_failed": "登录失败", "restore_backup": "恢复备份",
+    "settlement_not_applicable": "标记不适用", "burden_alert_decide": "研判高额费用预警",
 }
 FIELD_LABELS = {
     "name": "姓名", "id_number": "身份证号", "phone": "电话", "relation": "与户主关系", "status": "状态",
@@ -40,6 +42,8 @@ FIELD_LABELS = {
     "paid_fen": "实缴（分）", "subsidy_fen": "资助（分）", "subsidy_category": "资助类别", "active": "启用",
     "role": "角色", "display_name": "姓名", "username": "用户名", "category": "户类别",
     "deleted": "已作废", "village_code": "村", "place_code": "所属地", "card_no": "卡号",
+    "suggested_fen": "建议救助（分）", "deviation_reason": "调整原因", "assistance_fen": "救助金额（分）",
+    "policy_self_pay_fen": "政策范围内自付（分）", "outcome": "研判结果", "reason": "原因",
 }
 
 

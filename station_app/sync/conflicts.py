@@ -29,6 +29,7 @@ TABLE_LABELS = {
     "household": "户", "resident": "居民", "enrollment": "参保记录", "chronic_card": "慢病卡",
     "card_usage": "慢病卡使用", "assistance_case": "医疗救助", "assistance_referral": "救助转介",
     "service_entry": "服务记录", "notice": "公示", "notice_objection": "公示异议", "station": "站点",
+    "settlement_review": "待落实不适用", "burden_alert": "高额费用预警",
 }
 FIELD_LABELS = {
     "name": "姓名", "id_number": "身份证号", "phone": "联系电话", "sex": "性别", "birth_date": "出生日期",

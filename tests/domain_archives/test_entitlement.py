@@ -129,3 +129,23 @@ def test_subject_classes_one_to_four_only():
         assert class_of_label(label) == klass
     assert class_of_label("因病致贫重病患者") == 4
     assert class_of_label("特困人员") == 1
+
+
+def test_demo_county_types_leave_out_temporary_relief_and_the_illness_class():
+    """Issue 17.7: 临时救助 is 民政's (a 1+N referral), 因病致贫重病患者 a class, not a type; every
+    class has a rule per kind for the demo years, 四类 with its 12-month validity."""
+    import json
+
+    from station_app.services.reference import demo_reference_path
+
+    data = json.loads(demo_reference_path().read_text(encoding="utf-8"))
+    active = {t["name"] for t in data["assistance_types"] if t.get("active", True)}
+    assert "临时救助" not in active and not any("因病致贫" in name for name in active)
+    assert {t["kind"] for t in data["assistance_types"]} == {"inpatient", "outpatient"}
+    rules = {(r["year"], r["subject_class"], r["kind"]): r for r in data["assistance_rules"]}
+    for year in (2025, 2026, 2027):
+        for klass in (1, 2, 3, 4):
+            for kind in ("inpatient", "outpatient"):
+                assert (year, klass, kind) in rules
+        assert rules[(year, 4, "inpatient")]["validity_months"] == 12
+        assert rules[(year, 1, "inpatient")]["ratio_pct"] >= 70 <= rules[(year, 2, "inpatient")]["ratio_pct"]
