@@ -88,7 +88,7 @@ def provision(ws: Workspace, server: str, token: str, *, admin_username: str = "
     users = [u for u in info.get("users") or [] if u.get("username")]
     admin = next((u for u in users if u.get("role") == "admin"), None)
     if admin is None and not admin_username:
-        raise ValidationError("县医保局没有为本站设置管理员，请加 --admin-user 和 --admin-password 自行设置。",
+        raise ValidationError("县医保局没有为本站设置管理员，请自行填写管理员用户名和密码（命令行加 --admin-user 和 --admin-password）。",
                               field="username")
     username = admin_username or admin["username"]
     # The county's administrator arrives with its argon2 hash; a throw-away password passes the
