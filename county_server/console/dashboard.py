@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -133,18 +133,17 @@ class Dashboard:
     children: list[Row]
     targets: dict[str, int]
     villages: int
-    stale: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    activity_year: int
 
     @property
     def latest_usage(self) -> Ratio:
         return self.usage[-1][1] if self.usage else Ratio(0, 0)
 
 
-def _row(node: PlaceNode, fig: dict[str, Any], year: int, month: str) -> Row:
+def _row(node: PlaceNode, fig: dict[str, Any], year: int, month: str, activity_year: int) -> Row:
     return Row(node.code, node.name, node.level, aggregates.enrollment_ratio(fig, year),
                aggregates.enrollment_ratio(fig, year, hardship=True),
-               aggregates.usage_ratios(fig, [month])[0][1], aggregates.assistance_ratio(fig, year),
+               aggregates.usage_ratios(fig, [month])[0][1], aggregates.assistance_ratio(fig, activity_year),
                aggregates.unpaid_count(fig, year))
 
 
@@ -172,23 +171,26 @@ def build(engine: Engine, place_code: str | None, *, year: int | None = None, to
         for child in sorted((p for p in tree.values() if p.parent_code == place_code and p.level in ("township", "village")),
                             key=lambda p: p.code):
             under = villages_under(tree, child.code)
-            children.append(_row(child, aggregates.total(figs[v] for v in under if v in figs), year, months[-1]))
+            children.append(_row(child, aggregates.total(figs[v] for v in under if v in figs), year, months[-1],
+                                 min(year, today.year)))
     setting = ys.get(year, {})
     deadline = setting.get("deadline")
     days = days_until(date.fromisoformat(deadline), today) if deadline else None
-    kinds = fig.get("services", {}).get(str(year), {})
+    # Services and assistance count by calendar year; the enrollment year may be next year's.
+    activity_year = min(year, today.year)
+    kinds = fig.get("services", {}).get(str(activity_year), {})
     targets = {k: int(v) for k, v in settings(engine).items()}
     return Dashboard(
         place=node, path=path, year=year, years=sorted(ys) or [year], deadline=deadline,
         deadline_text=deadline_text(date.fromisoformat(deadline), today) if deadline else "未设置缴费截止日期",
         days_left=days, enrollment=aggregates.enrollment_ratio(fig, year),
         hardship=aggregates.enrollment_ratio(fig, year, hardship=True),
-        assistance=aggregates.assistance_ratio(fig, year), unpaid=aggregates.unpaid_count(fig, year),
+        assistance=aggregates.assistance_ratio(fig, activity_year), unpaid=aggregates.unpaid_count(fig, year),
         usage=aggregates.usage_ratios(fig, months),
         services=[(ServiceKind(k).label if k in ServiceKind._value2member_map_ else (k or "其他"), n)
                   for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])],
-        doctors=sorted(fig.get("doctors", {}).get(str(year), {}).items(), key=lambda kv: -kv[1])[:20],
-        children=children, targets=targets, villages=len(villages))
+        doctors=sorted(fig.get("doctors", {}).get(str(activity_year), {}).items(), key=lambda kv: -kv[1])[:20],
+        children=children, targets=targets, villages=len(villages), activity_year=activity_year)
 
 
 # ------------------------------------------------------------------------------- charts

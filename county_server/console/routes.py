@@ -85,6 +85,18 @@ def install(app: FastAPI, store: Store, *, refresh_interval: float | None = 5.0)
         return _page(request, "message.html", None, title="无权操作",
                      message="您没有修改权限，或页面已过期（请刷新后重试）。", status_code=403)
 
+    @router.get("/fonts/{name}", include_in_schema=False)
+    async def font(name: str):
+        # The notices' Noto Sans SC, for a PC without a Chinese system font (served here: no CDN).
+        from fastapi.responses import FileResponse
+
+        from station_app.paths import font_files
+
+        match = next((f for f in font_files() if f.name == name), None)
+        if match is None:
+            return Response(status_code=404)
+        return FileResponse(match, media_type="font/ttf", headers={"Cache-Control": "public, max-age=604800"})
+
     # ---------------------------------------------------------------- sign-in
 
     @router.get("/login", response_class=HTMLResponse)
