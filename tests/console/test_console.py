@@ -237,3 +237,26 @@ def test_a_new_catalogue_entry_is_added_and_a_duplicate_refused(console):
     assert "慢性阻塞性肺疾病" in s.get(console.url + "/reference/disease").text
     r = s.post(console.url + "/reference/disease", data=data)
     assert r.status_code == 400 and "已有相同" in r.text
+
+
+@pytest.mark.postgres
+def test_dashboard_and_reference_edit_on_postgresql(pg_console, stations):
+    (va,) = stations(pg_console.county, "VA")
+    year = date.today().year + 1 if date.today().month >= 9 else date.today().year
+    _enrol(va, household(va, VILLAGE_A, "周一")[1], VILLAGE_A, year, "paid")
+    va.sync()
+    s = pg_console.session()
+    page = s.get(pg_console.url + f"/?place={VILLAGE_A}&year={year}").text
+    assert re.search(r'id="kpi-enrollment".*?class="value">100.0%', page, re.S)
+    csrf = pg_console.csrf(s, pg_console.url + "/reference/assistance_type")
+    from county_server.console.refdata import rows_of
+
+    row = rows_of(pg_console.store.engine, "assistance_type")[0]
+    r = s.post(pg_console.url + "/reference/assistance_type", data={"csrf": csrf, "row_id": row.row_id,
+                                                                    "name": "住院医疗救助", "active": "1"})
+    assert r.status_code == 200
+    va.sync()
+    from station_app.store.models import AssistanceType
+
+    with va.ws.read() as session:
+        assert session.scalar(select(AssistanceType.name).where(AssistanceType.code == row.data["code"])) == "住院医疗救助"
