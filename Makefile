@@ -12,12 +12,13 @@ DEMO_VILLAGES ?= 3
 export QT_QPA_PLATFORM ?= offscreen
 PYTEST_ARGS ?=
 
-# Shared libraries Qt needs even offscreen, the PDF tools the notice tests use, and the offline
-# speech synthesizer the loudspeaker audio uses on Linux (pyttsx3 uses SAPI5 on Windows).
+# Shared libraries Qt needs even offscreen, the PDF tools the notice tests use, the offline
+# speech synthesizer the loudspeaker audio uses on Linux (pyttsx3 uses SAPI5 on Windows), and
+# the browser the county console's tests drive (Debian's chromium: Playwright never downloads one).
 SYSTEM_LIBS := libEGL.so.1:libegl1 libxkbcommon.so.0:libxkbcommon0 libfontconfig.so.1:libfontconfig1 \
                libglib-2.0.so.0:libglib2.0-0 libdbus-1.so.3:libdbus-1-3 libGL.so.1:libgl1 \
                libxkbcommon-x11.so.0:libxkbcommon-x11-0 libxcb-cursor.so.0:libxcb-cursor0
-SYSTEM_TOOLS := pdftotext:poppler-utils pdffonts:poppler-utils espeak-ng:espeak-ng
+SYSTEM_TOOLS := pdftotext:poppler-utils pdffonts:poppler-utils espeak-ng:espeak-ng chromium:chromium
 
 .PHONY: run test sysdeps venv demo bench clean help
 

@@ -163,6 +163,18 @@ def create_app(store: Store) -> FastAPI:
         keys = await run_in_threadpool(current_store().station_keys, ctx)
         return JSONResponse({"keys": keys})
 
+    @app.get("/v1/station/whoami", summary="This station as the county registered it, and its first users")
+    async def whoami(request: Request):
+        ctx = await caller(request)
+
+        def read() -> dict[str, Any]:
+            from .console.stations import station_users
+
+            return {"code": ctx.code, "name": ctx.name, "scope": ctx.scope, "place_code": ctx.place_code,
+                    "users": station_users(current_store().engine, ctx.code)}
+
+        return JSONResponse(await run_in_threadpool(read))
+
     @app.get("/v1/admin/stations", summary="Registered stations (county admin only)")
     async def list_stations(request: Request):
         ctx = await caller(request)

@@ -1,4 +1,4 @@
-"""``county-server`` command line: init-db, serve, add-station, load-reference, import-bundle, purge."""
+"""``county-server`` command line: init-db, serve, add-station, add-user, load-reference, import-bundle, purge, gen-synthetic."""
 
 from __future__ import annotations
 
@@ -30,16 +30,66 @@ def cmd_serve(args) -> int:
 
     from .app import create_app
 
-    engine = make_engine(args.db_url or default_db_url())
+    url = args.db_url or default_db_url()
+    engine = make_engine(url)
     init_db(engine)  # a server never runs on an old schema
-    from .store import Store
-
-    app = create_app(Store(engine))
     ssl = {}
     if args.ssl_certfile:
         ssl = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
-                timeout_keep_alive=30, **ssl)
+    common = dict(host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+                  timeout_keep_alive=30, **ssl)
+    if args.workers > 1:
+        # Stateless workers on one database: each opens its own engine (see console/asgi.py).
+        import os
+
+        engine.dispose()
+        os.environ[DB_URL_ENV] = url
+        uvicorn.run("county_server.console.asgi:create", factory=True, workers=args.workers, **common)
+        return 0
+    from .console import install
+    from .store import Store
+
+    store = Store(engine)
+    app = create_app(store)
+    install(app, store)
+    uvicorn.run(app, **common)
+    return 0
+
+
+def cmd_add_user(args) -> int:
+    import getpass
+    import os
+
+    from .console.accounts import ConsoleError, add_user
+
+    password = os.environ.get("COUNTY_USER_PASSWORD") or (
+        getpass.getpass("密码：") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n"))
+    engine = make_engine(args.db_url or default_db_url())
+    try:
+        add_user(engine, username=args.username, role=args.role, password=password,
+                 display_name=args.display_name or "")
+    except ConsoleError as error:
+        print(f"错误：{error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"已添加控制台用户 {args.username}（{args.role}）。")
+    return 0
+
+
+def cmd_gen_synthetic(args) -> int:
+    from .synthetic import generate
+
+    engine = make_engine(args.db_url or default_db_url())
+    try:
+        summary = generate(engine, townships=args.townships, villages=args.villages, residents=args.residents,
+                           seed=args.seed, progress=lambda text: print(text, file=sys.stderr))
+    except ValueError as error:
+        print(f"错误：{error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"已生成模拟县：{summary}")
     return 0
 
 
@@ -153,7 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--ssl-certfile")
     serve.add_argument("--ssl-keyfile")
+    serve.add_argument("--workers", type=int, default=1, help="工作进程数（多核服务器上用 2–8 个）")
     serve.set_defaults(func=cmd_serve)
+
+    user = sub.add_parser("add-user", help="添加县医保局控制台用户（密码从终端或 $COUNTY_USER_PASSWORD 读取）")
+    user.add_argument("--username", required=True)
+    user.add_argument("--role", required=True, choices=["county_admin", "viewer"],
+                      help="county_admin 可修改 / viewer 只读")
+    user.add_argument("--display-name")
+    user.set_defaults(func=cmd_add_user)
+
+    gen = sub.add_parser("gen-synthetic", help="生成模拟县数据（基准测试用，写入 PostgreSQL 时用 COPY）")
+    gen.add_argument("--townships", type=int, default=30)
+    gen.add_argument("--villages", type=int, default=600, help="村的总数")
+    gen.add_argument("--residents", type=int, default=1_200_000, help="居民总数")
+    gen.add_argument("--seed", type=int, default=1)
+    gen.set_defaults(func=cmd_gen_synthetic)
 
     add = sub.add_parser("add-station", help="登记站点并生成同步令牌（只显示一次）")
     add.add_argument("--code", required=True)

@@ -163,3 +163,84 @@ class BundleImport(Base):
     imported_by: Mapped[str] = mapped_column(String(32), default="")
     imported_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     summary: Mapped[str] = mapped_column(Text, default="")
+
+
+# ---------------------------------------------------------------------------- county console
+# The 医保局's web console (county_server/console/): its staff, sessions, audit, settings,
+# what the server learns about each station, and the pre-aggregated 4134 figures per village.
+
+
+class ConsoleUser(Base):
+    """County staff signing in to the console (not a station: stations have tokens)."""
+
+    __tablename__ = "console_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(40), default="")
+    role: Mapped[str] = mapped_column(String(16))  # county_admin | viewer
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the cookie holds a random id, only its sha256 is stored."""
+
+    __tablename__ = "console_session"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ConsoleAudit(Base):
+    """Every change made in the console (and sign-ins), who and when."""
+
+    __tablename__ = "console_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(120), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class CountySetting(Base):
+    """County settings kept by the console: targets (卡月使用率 80 %), days before a station is flagged silent."""
+
+    __tablename__ = "county_setting"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class StationInfo(Base):
+    """What the server learns about a station as it syncs: app version, clock drift, its first users."""
+
+    __tablename__ = "station_info"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    app_version: Mapped[str] = mapped_column(String(32), default="")
+    clock_drift_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_push_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: JSON list of users the station is set up with ({username, display_name, role, password_hash}).
+    users: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class VillageAggregate(Base):
+    """The 4134 figures of one village (JSON), recomputed when rows of the village change."""
+
+    __tablename__ = "village_aggregate"
+
+    village_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    #: The change seq the figures are computed at.
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    data: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -124,6 +124,9 @@ class Store:
         self._ref_last = ""
         #: Test hook: called inside a push transaction just before it commits.
         self.before_commit: Callable[[], None] | None = None
+        #: Called after a push with (station, its clock in ms or None, server clock): the console
+        #: notes each station's clock drift.
+        self.on_push: Callable[[StationCtx, int | None, int], None] | None = None
 
     def close(self) -> None:
         try:
@@ -294,6 +297,11 @@ class Store:
                                                         answer=dumps(answer), op_count=len(results),
                                                         created_at=utcnow()))
         answer["server_time_ms"] = self.now_ms()
+        if self.on_push is not None and not via_bundle:
+            try:
+                self.on_push(ctx, client_time, now)
+            except Exception:  # noqa: BLE001 - bookkeeping only, the batch is committed
+                logger.warning("on_push hook failed", exc_info=True)
         return answer
 
     def _effective_hlc(self, packed: str, offset: int, now: int, station: str, nudge: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from .main import db_path_of, progress_printer
 
@@ -40,6 +41,40 @@ def cmd_sync(args) -> int:
     return 0
 
 
+def cmd_setup(args) -> int:
+    from station_app.domain.errors import DomainError
+    from station_app.services.workspace import Workspace
+    from station_app.sync.provision import provision, read_setup_file
+
+    if args.setup_file:
+        server, token = read_setup_file(args.setup_file)
+    elif args.server and args.token:
+        server, token = args.server, args.token
+    else:
+        print("错误：请给出 --server 和 --token，或者 --setup-file（县医保局控制台下载的设置文件）。",
+              file=sys.stderr)
+        return 2
+    db = db_path_of(args)
+    fresh = not db.exists()
+    ws = Workspace.open(db)
+    try:
+        result = provision(ws, server, token, admin_username=args.admin_user or "",
+                           admin_password=args.admin_password or "",
+                           progress=None if args.quiet else progress_printer("首次同步"))
+    except DomainError:
+        ws.close()
+        if fresh:  # nothing was set up: leave no half-made database behind
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
+        raise
+    ws.close()
+    kind = "村站" if result.scope == "village" else "乡镇站"
+    print(f"已设置{kind} {result.code}（{result.name}，{result.place_code}）：{db}")
+    print(f"首次同步：{result.report.summary()}")
+    print(f"管理员账户：{result.admin_username}（密码由县医保局提供）")
+    return 0
+
+
 def cmd_export_bundle(args) -> int:
     from station_app.sync.bundle import export_bundle
 
@@ -64,6 +99,15 @@ def cmd_import_bundle(args) -> int:
 
 
 def register(sub) -> None:
+    setup = sub.add_parser("setup", help="从县服务器设置新站点（站点信息、地名、本站数据和用户都从县里来）")
+    setup.add_argument("--server", help="县服务器地址，如 https://yb.example.gov.cn")
+    setup.add_argument("--token", help="县医保局发放的本站同步令牌")
+    setup.add_argument("--setup-file", help="县医保局控制台下载的设置文件（代替 --server 和 --token）")
+    setup.add_argument("--admin-user", help="县里没有为本站设管理员时：管理员用户名")
+    setup.add_argument("--admin-password", help="县里没有为本站设管理员时：管理员密码")
+    setup.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
+    setup.set_defaults(func=cmd_setup)
+
     sync = sub.add_parser("sync", help="与县服务器同步（先上传本站修改，再下载）")
     sync.add_argument("--server", help="县服务器地址，如 https://yb.example.gov.cn（保存在本站数据库）")
     sync.add_argument("--token", help="本站同步令牌（县医保局发放，保存在本站数据库）")

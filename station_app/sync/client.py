@@ -155,6 +155,10 @@ class SyncClient:
     def station_keys(self) -> dict[str, str]:
         return self._request("GET", "/v1/sync/station-keys")["keys"]
 
+    def whoami(self) -> dict[str, Any]:
+        """This station as the county registered it (code, name, scope, place) and its first users."""
+        return self._request("GET", "/v1/station/whoami")
+
     # -- plumbing ---------------------------------------------------------------------------
 
     def _headers(self, auth: bool, content_type: str | None, compressed: bool) -> dict[str, str]:

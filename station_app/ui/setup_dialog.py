@@ -100,6 +100,26 @@ class SetupDialog(QDialog):
         form.addRow("密码", self.password_edit)
         form.addRow("再次输入密码", self.password_again_edit)
 
+        # The second way: the county registered this station already and handed out a token.
+        county_hint = QLabel("或者：县医保局已在控制台登记本站并发放了令牌——填写县服务器地址和令牌，"
+                             "站点信息、地名、本站数据和管理员账户都从县里下载。")
+        county_hint.setObjectName("hint")
+        county_hint.setWordWrap(True)
+        self.server_edit = QLineEdit()
+        self.server_edit.setPlaceholderText("县服务器地址，如 https://yb.example.gov.cn")
+        self.token_edit = QLineEdit()
+        self.token_edit.setPlaceholderText("县医保局发放的同步令牌")
+        self.county_button = QPushButton("从县服务器设置")
+        self.county_button.setAutoDefault(False)
+        self.county_button.clicked.connect(self.submit_from_county)
+        county_form = QFormLayout()
+        county_form.setHorizontalSpacing(16)
+        county_form.addRow("县服务器", self.server_edit)
+        county_form.addRow("同步令牌", self.token_edit)
+        county_row = QHBoxLayout()
+        county_row.addStretch(1)
+        county_row.addWidget(self.county_button)
+
         self.error_label = QLabel()
         self.error_label.setObjectName("error")
         self.error_label.setWordWrap(True)
@@ -122,6 +142,9 @@ class SetupDialog(QDialog):
         layout.addWidget(title)
         layout.addWidget(hint)
         layout.addLayout(form)
+        layout.addWidget(county_hint)
+        layout.addLayout(county_form)
+        layout.addLayout(county_row)
         layout.addWidget(self.error_label)
         layout.addLayout(buttons)
         self.code_edit.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -131,7 +154,8 @@ class SetupDialog(QDialog):
         self.error_label.show()
         edit = {"code": self.code_edit, "name": self.name_edit, "place_code": self.place_edit,
                 "username": self.username_edit, "password": self.password_edit,
-                "password_again": self.password_again_edit}.get(field or "")
+                "password_again": self.password_again_edit, "server_url": self.server_edit,
+            "token": self.token_edit}.get(field or "")
         if edit is not None:
             edit.setFocus()
             edit.selectAll()
@@ -156,12 +180,29 @@ class SetupDialog(QDialog):
                                   admin_password=values["password"], admin_display_name=display_name),
             self._saved, self._failed, name="setup_station", owner=self)
 
+    def submit_from_county(self) -> None:
+        server, token = self.server_edit.text().strip(), self.token_edit.text().strip()
+        if not server or not token:
+            self.show_error("请填写县服务器地址和同步令牌。", "server_url" if not server else "token")
+            return
+        from station_app.sync.provision import provision
+
+        self.error_label.hide()
+        self.save_button.setEnabled(False)
+        self.county_button.setEnabled(False)
+        username, password = self.username_edit.text().strip(), self.password_edit.text()
+        # The form's administrator is used only when the county sent none (and a password was typed).
+        self.tasks.run_write(lambda: provision(self.ws, server, token, admin_username=username if password else "",
+                                               admin_password=password), self._saved, self._failed,
+                             name="provision_station", owner=self)
+
     def _saved(self, _actor) -> None:
         logger.info("station set up")
         self.accept()
 
     def _failed(self, error: BaseException) -> None:
         self.save_button.setEnabled(True)
+        self.county_button.setEnabled(True)
         if isinstance(error, DomainError):
             self.show_error(error.message, error.field)
         else:

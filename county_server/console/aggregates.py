@@ -1,0 +1,239 @@
+"""The 4134 figures per village, kept current as pushes arrive; townships and the county add them up.
+
+The dashboard never scans the synced rows on a page view: it reads ``village_aggregate``
+(one JSON document per village). ``refresh`` looks at the rows changed since the last
+refresh (the ``seq`` index, one range read), recomputes only the villages they belong to, and
+moves the watermark; with nothing new it costs one read of the counter. The console calls it
+before a page and a background thread calls it every few seconds while the server runs.
+
+The definitions are the station's own (station_app.domain): 参保率 and 困难群众参保率 as in
+``services.enrollment.enrollment_kpis``, 卡月使用率 as ``domain.chronic.monthly_usage``,
+救助落实率 as ``domain.assistance.fulfilment``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter, defaultdict
+from datetime import date
+from typing import Any, Iterable
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from station_app.domain.assistance import fulfilment
+from station_app.domain.chronic import HeldCard, monthly_usage, month_key, months_ending
+from station_app.domain.enums import HARDSHIP_GROUPS, EnrollmentStatus
+from station_app.domain.kpi import Ratio
+
+from ..models import Counter as SeqCounter
+from ..models import CountySetting, Place, SyncRow, VillageAggregate, utcnow
+
+logger = logging.getLogger(__name__)
+
+T_ROW = SyncRow.__table__
+T_AGG = VillageAggregate.__table__
+T_SET = CountySetting.__table__
+#: Tables whose rows feed the figures.
+SOURCE_TABLES = ("resident", "enrollment", "chronic_card", "card_usage", "assistance_case", "service_entry")
+WATERMARK_KEY = "aggregate_seq"
+MONTH_KEY = "aggregate_month"
+#: Months of 卡月使用率 kept per village (the dashboard shows the last 12).
+USAGE_MONTHS = 24
+NO_RECORD = "none"
+_HARDSHIP = frozenset(g.value for g in HARDSHIP_GROUPS)
+_REGISTERED = "registered"
+_refresh_lock = threading.Lock()
+
+
+def _rows(conn, village: str) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    for table, row_id, cols, vals in conn.execute(
+            select(T_ROW.c.table_name, T_ROW.c.row_id, T_ROW.c.cols, T_ROW.c.vals).where(
+                T_ROW.c.scope_code == village, T_ROW.c.stream == "data", T_ROW.c.deleted.is_(False),
+                T_ROW.c.table_name.in_(SOURCE_TABLES))):
+        yield table, row_id, dict(zip(json.loads(cols), json.loads(vals)))
+
+
+def _date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        return None
+
+
+def compute_village(conn, village: str, today: date) -> dict[str, Any]:
+    """Every figure of one village, as counts (rates are computed when shown, and summed upward)."""
+    by_table: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    for table, row_id, data in _rows(conn, village):
+        by_table[table].append((row_id, data))
+    registered: dict[str, bool] = {}  # resident id → in a hardship group
+    for row_id, data in by_table["resident"]:
+        if data.get("status", _REGISTERED) == _REGISTERED:
+            groups = set((data.get("special_groups") or "").split(","))
+            registered[row_id] = bool(groups & _HARDSHIP)
+    enrol: dict[str, Counter] = defaultdict(Counter)
+    hard: dict[str, Counter] = defaultdict(Counter)
+    for _row_id, data in by_table["enrollment"]:
+        rid = data.get("resident_id")
+        if rid not in registered or data.get("year") is None:
+            continue
+        year = str(data["year"])
+        enrol[year][data.get("status") or NO_RECORD] += 1
+        if registered[rid]:
+            hard[year][data.get("status") or NO_RECORD] += 1
+    cards = []
+    for row_id, data in by_table["chronic_card"]:
+        if data.get("status") in ("issued", "cancelled"):
+            cards.append(HeldCard(row_id, data.get("resident_id") or row_id, _date(data.get("benefit_start")),
+                                  _date(data.get("cancelled_date"))))
+    used = [(d.get("card_id"), d.get("month")) for _r, d in by_table["card_usage"] if d.get("used")]
+    months = months_ending(month_key(today), USAGE_MONTHS)
+    usage = {m.month: [m.used, m.holders] for m in monthly_usage(cards, used, months)}
+    assist: dict[str, Counter] = defaultdict(Counter)
+    for _r, data in by_table["assistance_case"]:
+        applied = _date(data.get("applied_date"))
+        if applied:
+            assist[str(applied.year)][data.get("status") or ""] += 1
+    kinds: dict[str, Counter] = defaultdict(Counter)
+    doctors: dict[str, Counter] = defaultdict(Counter)
+    for _r, data in by_table["service_entry"]:
+        day = _date(data.get("service_date"))
+        if day:
+            kinds[str(day.year)][data.get("kind") or ""] += 1
+            doctors[str(day.year)][data.get("doctor_username") or ""] += 1
+    return {
+        "residents": len(registered), "hardship": sum(registered.values()),
+        "enrollment": {y: dict(c) for y, c in enrol.items()},
+        "hardship_enrollment": {y: dict(c) for y, c in hard.items()},
+        "usage": usage, "usage_month": month_key(today),
+        "assistance": {y: dict(c) for y, c in assist.items()},
+        "services": {y: dict(c) for y, c in kinds.items()},
+        "doctors": {y: dict(c) for y, c in doctors.items()},
+    }
+
+
+def _setting(conn, key: str) -> str | None:
+    return conn.execute(select(T_SET.c.value).where(T_SET.c.key == key)).scalar()
+
+
+def _put_setting(conn, key: str, value: str) -> None:
+    if conn.execute(update(T_SET).where(T_SET.c.key == key).values(value=value)).rowcount == 0:
+        conn.execute(insert(T_SET).values(key=key, value=value))
+
+
+def _villages(conn) -> list[str]:
+    return list(conn.execute(select(Place.code).where(Place.level == "village")).scalars())
+
+
+def refresh(engine: Engine, *, today: date | None = None, full: bool = False) -> int:
+    """Recompute the villages whose rows changed since the last refresh; returns how many."""
+    today = today or date.today()
+    with _refresh_lock, engine.connect() as conn:
+        horizon = conn.execute(select(SeqCounter.value).where(SeqCounter.name == "seq")).scalar() or 0
+        mark = int(_setting(conn, WATERMARK_KEY) or 0)
+        month = _setting(conn, MONTH_KEY)
+        if not full and mark == horizon and month == month_key(today):
+            return 0
+        if full or month != month_key(today):
+            # A new month shifts every village's 12 months: recompute all of them once.
+            villages = set(_villages(conn))
+        else:
+            villages = set(conn.execute(select(T_ROW.c.scope_code).distinct().where(
+                T_ROW.c.stream == "data", T_ROW.c.seq > mark, T_ROW.c.seq <= horizon,
+                T_ROW.c.table_name.in_(SOURCE_TABLES))).scalars())
+            villages.discard(None)
+        conn.rollback()
+        for village in sorted(villages):
+            with engine.begin() as write:
+                data = json.dumps(compute_village(write, village, today), ensure_ascii=False,
+                                  separators=(",", ":"))
+                write.execute(delete(T_AGG).where(T_AGG.c.village_code == village))
+                write.execute(insert(T_AGG).values(village_code=village, seq=horizon, data=data,
+                                                   updated_at=utcnow()))
+        with engine.begin() as write:
+            _put_setting(write, WATERMARK_KEY, str(horizon))
+            _put_setting(write, MONTH_KEY, month_key(today))
+    return len(villages)
+
+
+class Refresher:
+    """A daemon thread refreshing the aggregates every ``interval`` seconds while the server runs."""
+
+    def __init__(self, engine: Engine, interval: float = 5.0):
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="aggregates")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                refresh(self.engine)
+            except Exception:  # noqa: BLE001 - the next round tries again; pages refresh too
+                logger.warning("aggregate refresh failed", exc_info=True)
+
+
+# ------------------------------------------------------------------------------- reading
+
+
+def _add(into: dict, data: dict) -> None:
+    for key, value in data.items():
+        if isinstance(value, dict):
+            _add(into.setdefault(key, {}), value)
+        elif isinstance(value, list):
+            have = into.setdefault(key, [0] * len(value))
+            for i, v in enumerate(value):
+                have[i] += v
+        elif isinstance(value, int):
+            into[key] = into.get(key, 0) + value
+        else:
+            into[key] = value
+
+
+def village_figures(engine: Engine, villages: list[str] | None) -> dict[str, dict[str, Any]]:
+    """village → its figures (None: every village)."""
+    with engine.connect() as conn:
+        query = select(T_AGG.c.village_code, T_AGG.c.data)
+        if villages is not None:
+            query = query.where(T_AGG.c.village_code.in_(villages))
+        return {code: json.loads(data) for code, data in conn.execute(query)}
+
+
+def total(figures: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in figures:
+        _add(out, item)
+    return out
+
+
+def enrollment_ratio(fig: dict[str, Any], year: int, *, hardship: bool = False) -> Ratio:
+    """参保率 (or 困难群众参保率) of the year: covered / registered residents who must enroll."""
+    people = fig.get("hardship" if hardship else "residents", 0)
+    counts = fig.get("hardship_enrollment" if hardship else "enrollment", {}).get(str(year), {})
+    covered = sum(n for s, n in counts.items() if s in EnrollmentStatus._value2member_map_
+                  and EnrollmentStatus(s).is_covered)
+    not_required = counts.get(EnrollmentStatus.NOT_REQUIRED.value, 0)
+    return Ratio(covered, max(covered, people - not_required))
+
+
+def unpaid_count(fig: dict[str, Any], year: int) -> int:
+    counts = fig.get("enrollment", {}).get(str(year), {})
+    recorded = sum(counts.values())
+    return counts.get(EnrollmentStatus.UNPAID.value, 0) + max(0, fig.get("residents", 0) - recorded)
+
+
+def assistance_ratio(fig: dict[str, Any], year: int) -> Ratio:
+    counts = fig.get("assistance", {}).get(str(year), {})
+    return fulfilment(counts.get("reviewed", 0), counts.get("paid", 0))
+
+
+def usage_ratios(fig: dict[str, Any], months: list[str]) -> list[tuple[str, Ratio]]:
+    usage = fig.get("usage", {})
+    return [(m, Ratio(*usage.get(m, [0, 0]))) for m in months]
