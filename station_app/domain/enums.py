@@ -68,23 +68,38 @@ class HouseholdCategory(LabelledEnum):
 
 
 class SpecialGroup(LabelledEnum):
-    """Special groups a resident may belong to (several at once)."""
+    """Special groups a resident may belong to (several at once), as policy names them.
+
+    国办发〔2021〕42号 and the 医疗救助对象 classification (DOMAIN_FACTS_zh.md §3): 特困人员 and
+    孤儿/事实无人抚养儿童; 低保对象 and 返贫致贫人口; 低保边缘家庭成员 and the 三类户 of 防返贫监测
+    (脱贫不稳定户, 边缘易致贫户, 突发严重困难户); 脱贫人口; 重度残疾. ``monitor`` is a 监测对象
+    whose kind is not known (older records, rosters that do not say). Which of them count as
+    困难群众 and which subsidy each draws is the county's (domain.county_rules, SubsidyRule).
+    """
 
     EXTREME_POVERTY = "tekun"
+    ORPHAN = "orphan"
     MINIMUM_LIVING = "dibao"
+    RETURNED_TO_POVERTY = "fanpin"
+    LOW_INCOME_EDGE = "dibao_edge"
+    UNSTABLE = "unstable"
+    EDGE_POOR = "edge_poor"
+    SUDDEN_HARDSHIP = "sudden"
     MONITORED = "monitor"
     LIFTED_FROM_POVERTY = "tuopin"
     SEVERE_DISABILITY = "disabled"
-    ORPHAN = "orphan"
-    LOW_INCOME_EDGE = "dibao_edge"
     __labels__ = {  # type: ignore[assignment]
         "tekun": "特困人员",
+        "orphan": "孤儿/事实无人抚养儿童",
         "dibao": "低保对象",
+        "fanpin": "返贫致贫人口",
+        "dibao_edge": "低保边缘家庭成员",
+        "unstable": "脱贫不稳定户",
+        "edge_poor": "边缘易致贫户",
+        "sudden": "突发严重困难户",
         "monitor": "返贫致贫风险监测对象",
         "tuopin": "脱贫人口",
         "disabled": "重度残疾",
-        "orphan": "孤儿/事实无人抚养儿童",
-        "dibao_edge": "低保边缘家庭成员",
     }
 
     @classmethod
@@ -99,10 +114,14 @@ class SpecialGroup(LabelledEnum):
         return ",".join(sorted({cls(g).value for g in groups}))
 
 
-#: 困难群众: the groups whose enrollment target is 100% (seed 003).
+#: 困难群众 when the county has not said otherwise (county rule ``hardship_groups`` decides):
+#: the 资助参保 groups of 国办发〔2021〕42号 and the 防返贫监测 三类户, and 脱贫人口 (seed 001:
+#: "建档立卡已脱贫人口 … 100%全员参保").
 HARDSHIP_GROUPS = frozenset(
-    {SpecialGroup.EXTREME_POVERTY, SpecialGroup.MINIMUM_LIVING, SpecialGroup.MONITORED,
-     SpecialGroup.ORPHAN, SpecialGroup.LOW_INCOME_EDGE}
+    {SpecialGroup.EXTREME_POVERTY, SpecialGroup.ORPHAN, SpecialGroup.MINIMUM_LIVING,
+     SpecialGroup.RETURNED_TO_POVERTY, SpecialGroup.LOW_INCOME_EDGE, SpecialGroup.UNSTABLE,
+     SpecialGroup.EDGE_POOR, SpecialGroup.SUDDEN_HARDSHIP, SpecialGroup.MONITORED,
+     SpecialGroup.LIFTED_FROM_POVERTY}
 )
 
 
@@ -133,10 +152,17 @@ class EnrollmentStatus(LabelledEnum):
     SUBSIDISED = "subsidised"
     OTHER_CHANNEL = "other_channel"
     NOT_REQUIRED = "not_required"
+    #: 其他渠道参保 last year, carried into a new year until a clerk confirms it (or not).
+    TO_VERIFY = "to_verify"
     __labels__ = {  # type: ignore[assignment]
         "paid": "已缴费", "unpaid": "未缴费", "subsidised": "资助参保",
-        "other_channel": "其他渠道参保", "not_required": "无需参保",
+        "other_channel": "其他渠道参保", "not_required": "无需参保", "to_verify": "待核实",
     }
+
+    @property
+    def is_required(self) -> bool:
+        """Counted in 参保率's denominator: not 无需参保, not 待核实 (unknown until confirmed)."""
+        return self not in (EnrollmentStatus.NOT_REQUIRED, EnrollmentStatus.TO_VERIFY)
 
     @property
     def is_covered(self) -> bool:
@@ -161,9 +187,10 @@ class CardStatus(LabelledEnum):
     ISSUED = "issued"
     REFUSED = "refused"
     CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
     __labels__ = {  # type: ignore[assignment]
         "applied": "申请", "assessed": "认定", "issued": "已发卡",
-        "refused": "未通过", "cancelled": "注销",
+        "refused": "未通过", "cancelled": "注销", "suspended": "暂停",
     }
 
 

@@ -299,19 +299,33 @@ def relation_from_text(text: str) -> tuple[str, bool]:
     return Relation.OTHER.value, False
 
 
+#: Every common spelling of the special groups on rosters (民政, 乡村振兴 and 残联 lists), to
+#: the codes of enums.SpecialGroup: the 三类户 of 防返贫监测 each keep their own code.
 _GROUP_SYNONYMS: dict[str, str] = {
     "特困": "tekun", "特困人员": "tekun", "特困供养": "tekun", "特困供养人员": "tekun", "五保": "tekun",
-    "五保户": "tekun", "分散供养特困人员": "tekun", "集中供养特困人员": "tekun",
+    "五保户": "tekun", "分散供养特困人员": "tekun", "集中供养特困人员": "tekun", "特困户": "tekun",
+    "农村特困": "tekun", "城市特困": "tekun", "特困对象": "tekun",
+    "孤儿": "orphan", "事实无人抚养儿童": "orphan", "孤儿/事实无人抚养儿童": "orphan", "事实孤儿": "orphan",
+    "孤儿及事实无人抚养儿童": "orphan", "孤儿和事实无人抚养儿童": "orphan",
     "低保": "dibao", "低保户": "dibao", "低保对象": "dibao", "城乡低保": "dibao", "农村低保": "dibao",
-    "监测": "monitor", "监测户": "monitor", "监测对象": "monitor", "防返贫监测对象": "monitor",
-    "返贫致贫风险监测对象": "monitor", "防止返贫监测对象": "monitor", "边缘易致贫户": "monitor",
-    "脱贫户": "tuopin", "脱贫": "tuopin", "脱贫人口": "tuopin", "建档立卡": "tuopin",
-    "建档立卡贫困户": "tuopin", "脱贫不稳定户": "tuopin",
-    "重度残疾": "disabled", "重度残疾人": "disabled", "重残": "disabled", "一二级残疾": "disabled",
-    "一级残疾": "disabled", "二级残疾": "disabled",
-    "孤儿": "orphan", "事实无人抚养儿童": "orphan", "孤儿/事实无人抚养儿童": "orphan",
+    "城市低保": "dibao", "低保人员": "dibao", "最低生活保障对象": "dibao", "低保家庭成员": "dibao",
+    "返贫致贫人口": "fanpin", "返贫人口": "fanpin", "致贫人口": "fanpin", "返贫户": "fanpin",
+    "致贫户": "fanpin", "返贫致贫户": "fanpin", "返贫致贫": "fanpin",
     "低保边缘": "dibao_edge", "低保边缘户": "dibao_edge", "低保边缘家庭成员": "dibao_edge",
-    "低边": "dibao_edge",
+    "低保边缘家庭": "dibao_edge", "低边": "dibao_edge", "低边户": "dibao_edge",
+    "脱贫不稳定户": "unstable", "脱贫不稳定": "unstable", "脱贫不稳定人口": "unstable",
+    "边缘易致贫户": "edge_poor", "边缘易致贫": "edge_poor", "边缘易致贫人口": "edge_poor",
+    "边缘户": "edge_poor",
+    "突发严重困难户": "sudden", "突发严重困难": "sudden", "突发严重困难人口": "sudden",
+    "监测": "monitor", "监测户": "monitor", "监测对象": "monitor", "防返贫监测对象": "monitor",
+    "返贫致贫风险监测对象": "monitor", "防止返贫监测对象": "monitor", "三类户": "monitor",
+    "三类人员": "monitor", "防返贫监测户": "monitor", "易返贫致贫人口": "monitor",
+    "纳入监测范围的易返贫致贫人口": "monitor",
+    "脱贫户": "tuopin", "脱贫": "tuopin", "脱贫人口": "tuopin", "建档立卡": "tuopin",
+    "建档立卡贫困户": "tuopin", "建档立卡户": "tuopin", "脱贫户（建档立卡）": "tuopin",
+    "已脱贫人口": "tuopin", "建档立卡脱贫户": "tuopin", "脱贫享受政策户": "tuopin",
+    "重度残疾": "disabled", "重度残疾人": "disabled", "重残": "disabled", "一二级残疾": "disabled",
+    "一级残疾": "disabled", "二级残疾": "disabled", "重度残疾人员": "disabled",
 }
 _NO_GROUP = {"", "无", "一般", "普通", "一般人员", "普通居民", "一般户", "/", "-", "—", "否"}
 

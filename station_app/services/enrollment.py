@@ -2,10 +2,13 @@
 
 Rules decided here (the domain leaves them to us; the UI shows these messages as is):
 
-* **Dates** (汉阴 "时限制", seed 000): a payment date must lie in the county's collection window
-  of the benefit year and not in the future. After the deadline the system is closed — "已过缴费
-  截止日期（…），不能补缴" — *except* for 困难群众 (``HARDSHIP_GROUPS``): seed 000 says the
-  system closes "除特殊群体外", so their late payment is accepted.
+* **Dates and 待遇起始** (``domain.county_rules.decide_benefit_start``, every number from the
+  county's rules): paid in the 集中缴费期 → benefits from 1 January; a newborn within the county's
+  window after birth → from birth; a special group the county exempts → from the day enrolled;
+  anyone else after the deadline → after the county's 待遇等待期 (国办发〔2024〕38号), or refused
+  when the county has sent no late-enrollment rule (汉阴 "时限制", seed 000, "除特殊群体外": then
+  困难群众 still pass). A payment for a benefit year already over is refused unless the county
+  allows it. The start is stored on the record (``benefit_start``) and shown.
 * **Amounts** are positive integer 分. The premium is one figure per year, so a payment must be
   exactly what the person owes: the premium, less any subsidy carried on the record.
 * **资助参保** means enrolled and fully funded: subsidy + personal share = premium. A full rule
@@ -20,8 +23,12 @@ Rules decided here (the domain leaves them to us; the UI shows these messages as
   the residents who must enroll, and 参保率 counts only 在册 residents anyway.
 * **Starting a year** needs the county's setting for it (premium, window): without one there is
   nothing to owe. It is idempotent and never touches earlier years.
-* **参保率** = covered (已缴费 + 资助参保 + 其他渠道参保) / 在册 residents except 无需参保; an
-  在册 resident without a record for the year counts as required and not covered (应保尽保).
+* **参保率** = covered (已缴费 + 资助参保 + 其他渠道参保) / residents of the year except 无需参保
+  and 待核实; "of the year": 在册, or died / moved out on or after 1 January of it (they were
+  residents that year, as the platform's annual total counts them). An 在册 resident without a
+  record for the year counts as required and not covered (应保尽保). docs/FIGURES.md.
+* **A new year** carries 其他渠道参保 forward as 待核实 with the channel: not on the unpaid list,
+  not in 参保率, until a clerk confirms them (``confirm_other_channel``).
 * **Bulk marking** skips, and reports, residents already covered, 无需参保, or not 在册 — a
   township clerk selects a whole group; whatever is wrong with the input itself (a date after
   the deadline, a bad channel, another village) refuses the whole batch and writes nothing.
@@ -44,8 +51,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from station_app.domain.county_rules import CountyRules, PaymentRefused, decide_benefit_start, gap_years
 from station_app.domain.enums import (
-    HARDSHIP_GROUPS,
     EnrollmentStatus,
     PaymentChannel,
     PlaceLevel,
@@ -66,7 +73,7 @@ from station_app.store.models import (
 
 from .changes import Actor
 from .overview import current_benefit_year, station_village_codes
-from .reference import subsidy_rules, suggest_subsidy, year_setting
+from .reference import county_rules, subsidy_rules, suggest_subsidy, year_setting
 from .scope import check_village, in_scope, place_names, villages_in_scope
 from .workspace import Workspace
 
@@ -92,10 +99,10 @@ YOUNG_BELOW, OLD_FROM = 18, 60
 _CHUNK = 500  # ids per IN (…) query: well under SQLite's variable limit
 _NEW_YEAR_CHUNK = 10_000
 _COVERED = tuple(s.value for s in EnrollmentStatus if s.is_covered)
-_HARDSHIP_CODES = frozenset(g.value for g in HARDSHIP_GROUPS)
+_NOT_COUNTED = tuple(s.value for s in EnrollmentStatus if not s.is_required)
 #: Fields of a record a status change may set; the bulk path writes all of them every time.
 _MANAGED = ("status", "subsidy_category", "subsidy_fen", "paid_fen", "paid_date", "channel",
-            "other_channel_note", "note")
+            "other_channel_note", "note", "benefit_start")
 _RELATION_ORDER = case({r.value: i for i, r in enumerate(Relation)}, value=Resident.relation, else_=99)
 
 
@@ -141,6 +148,16 @@ def _county(ws: Workspace) -> str:
     return ws.station.county_code
 
 
+def resident_of_year(year: int):
+    """Residents counted for a benefit year: 在册, or died / moved out on or after its 1 January."""
+    return or_(Resident.status == ResidentStatus.REGISTERED.value,
+               and_(Resident.status_date.is_not(None), Resident.status_date >= date(year, 1, 1)))
+
+
+def _rules_of(ws: Workspace, session: Session) -> CountyRules:
+    return county_rules(session, ws.station.county_code if ws.station else None)
+
+
 # ================================================================================= years
 
 
@@ -160,6 +177,8 @@ class YearInfo:
     records: int = 0
     #: "unset" (no county setting), "before" (window not open yet), "open", "closed".
     phase: str = "unset"
+    #: The county accepts enrollment after the deadline, with a 待遇等待期.
+    late_enrollment: bool = False
 
     @property
     def banner_text(self) -> str:
@@ -171,6 +190,9 @@ class YearInfo:
             return (f"{self.year} 年度征缴 {self.collection_start:%Y-%m-%d} 开始，"
                     f"{self.deadline:%Y-%m-%d} 截止 · {premium}")
         if self.phase == "closed":
+            if self.late_enrollment:
+                return (f"集中缴费期已于 {self.deadline:%Y-%m-%d} 截止 · 现在参保设待遇等待期"
+                        "（新生儿、特殊群体除外）")
             return f"{self.deadline_text}（{self.deadline:%Y-%m-%d}）· 除特殊群体外不能补缴"
         return f"{self.deadline_text}（截止 {self.deadline:%Y-%m-%d}）· {premium}"
 
@@ -213,7 +235,8 @@ def year_info(ws: Workspace, year: int, *, actor: Actor | None = None, today: da
         days = days_until(setting.deadline, today)
         phase = "before" if today < setting.collection_start else "closed" if days < 0 else "open"
         return YearInfo(year, True, setting.premium_fen, setting.collection_start, setting.deadline,
-                        days, deadline_text(setting.deadline, today), records, phase)
+                        days, deadline_text(setting.deadline, today), records, phase,
+                        _rules_of(ws, session).late_enrollment)
 
 
 # ================================================================================= the list
@@ -236,13 +259,13 @@ class EnrollmentFilters:
         return EnrollmentFilters(self.village_code, self.group_code, None, self.special_group, self.text)
 
 
-def _special_group_clause(value: str):
+def _special_group_clause(value: str, hardship: frozenset[str] = frozenset()):
     column = Resident.special_groups
     if value == GROUP_FILTER_ANY:
         return column != ""
     if value == GROUP_FILTER_NONE:
         return or_(column == "", column.is_(None))
-    codes = sorted(_HARDSHIP_CODES) if value == GROUP_FILTER_HARDSHIP else [SpecialGroup(value).value]
+    codes = sorted(hardship) if value == GROUP_FILTER_HARDSHIP else [SpecialGroup(value).value]
     # Codes are comma-joined and no code is a suffix of another after a comma, so matching
     # ",code," inside ",list," is exact.
     padded = "," + column + ","
@@ -271,7 +294,8 @@ def _has_record(year: int):
     return exists().where(other.resident_id == Resident.id, other.year == year, other.deleted.is_(False))
 
 
-def _resident_conditions(villages: set[str] | None, filters: EnrollmentFilters) -> list:
+def _resident_conditions(villages: set[str] | None, filters: EnrollmentFilters,
+                         hardship: frozenset[str] | None = None) -> list:
     """Conditions on the resident alone (scope and every filter except the status)."""
     conditions: list = [Resident.deleted.is_(False), in_scope(Resident.village_code, villages)]
     if filters.village_code:
@@ -279,7 +303,8 @@ def _resident_conditions(villages: set[str] | None, filters: EnrollmentFilters) 
     if filters.group_code:
         conditions.append(Resident.group_code == filters.group_code)
     if filters.special_group:
-        conditions.append(_special_group_clause(filters.special_group))
+        conditions.append(_special_group_clause(filters.special_group, hardship if hardship is not None
+                                                else CountyRules().hardship_codes))
     text = _text_clause(filters.text)
     if text is not None:
         conditions.append(text)
@@ -332,7 +357,7 @@ def enrollment_ids(ws: Workspace, actor: Actor, year: int, filters: EnrollmentFi
         raise ValueError(f"unknown sort key {sort_key!r}")
     with ws.read() as session:
         villages = villages_in_scope(session, actor)
-        conditions = _resident_conditions(villages, filters)
+        conditions = _resident_conditions(villages, filters, _rules_of(ws, session).hardship_codes)
         joined = False
         if filters.status and filters.status != NO_RECORD:
             query = (select(Resident.id).select_from(Enrollment)
@@ -394,6 +419,7 @@ def enrollment_rows(ws: Workspace, ids: Sequence[str], year: int, *, today: date
                     paid_yuan=yuan(record.paid_fen) if record and record.paid_fen else "",
                     paid_date=record.paid_date if record else None,
                     channel=_label(PaymentChannel, record.channel) if record else "",
+                    benefit_start=record.benefit_start if record else None,
                     note=(record.other_channel_note or record.note) if record else "",
                 )
     return out
@@ -408,7 +434,7 @@ def _sum_statuses(rows: Iterable[tuple[str | None, int]]) -> dict[str, int]:
 
 def _ratio_of(counts: dict[str, int]) -> Ratio:
     covered = sum(counts.get(code, 0) for code in _COVERED)
-    required = sum(n for code, n in counts.items() if code != EnrollmentStatus.NOT_REQUIRED.value)
+    required = sum(n for code, n in counts.items() if code not in _NOT_COUNTED)
     return enrollment_rate(covered, required)
 
 
@@ -431,9 +457,10 @@ class FilterSummary:
         return f"参保率 {r.percent_text}（已参保 {r.numerator:,} / 应参保 {r.denominator:,}，未缴 {self.unpaid:,} 人）"
 
 
-def _status_counts(session: Session, year: int, villages: set[str] | None, filters: EnrollmentFilters) -> dict[str, int]:
-    """在册 residents matching the filters, by their status of the year (NO_RECORD: no record)."""
-    conditions = [*_resident_conditions(villages, filters), Resident.status == ResidentStatus.REGISTERED.value]
+def _status_counts(session: Session, year: int, villages: set[str] | None, filters: EnrollmentFilters,
+                   hardship: frozenset[str] | None = None) -> dict[str, int]:
+    """Residents of the year matching the filters, by their status of the year (NO_RECORD: no record)."""
+    conditions = [*_resident_conditions(villages, filters, hardship), resident_of_year(year)]
     if _is_narrow(villages, filters):
         return _sum_statuses(session.execute(
             select(Enrollment.status, func.count()).select_from(Resident)
@@ -456,7 +483,8 @@ def _status_counts(session: Session, year: int, villages: set[str] | None, filte
 def filter_summary(ws: Workspace, actor: Actor, year: int, filters: EnrollmentFilters | None = None) -> FilterSummary:
     filters = (filters or EnrollmentFilters()).without_status()
     with ws.read() as session:
-        counts = _status_counts(session, year, villages_in_scope(session, actor), filters)
+        counts = _status_counts(session, year, villages_in_scope(session, actor), filters,
+                                _rules_of(ws, session).hardship_codes)
     return FilterSummary(year, _ratio_of(counts), counts)
 
 
@@ -473,7 +501,11 @@ class PlaceRate:
 
 @dataclass(frozen=True)
 class EnrollmentKpis:
-    """参保率 of a year for the 工作台: overall, 困难群众, by special group, village and group."""
+    """参保率 of a year for the 工作台: overall, 困难群众, by special group, village and group.
+
+    Over the residents of the year (``resident_of_year``); 困难群众 as the county's rule
+    ``hardship_groups`` names them. docs/FIGURES.md.
+    """
 
     year: int
     overall: Ratio
@@ -493,9 +525,10 @@ def enrollment_kpis(ws: Workspace, actor: Actor, year: int) -> EnrollmentKpis:
             select(Resident.village_code, Resident.group_code, Resident.special_groups, Enrollment.status,
                    func.count())
             .select_from(Resident).outerjoin(Enrollment, _year_join(year))
-            .where(Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value,
+            .where(Resident.deleted.is_(False), resident_of_year(year),
                    in_scope(Resident.village_code, villages))
             .group_by(Resident.village_code, Resident.group_code, Resident.special_groups, Enrollment.status)).all()
+        hardship_codes = _rules_of(ws, session).hardship_codes
         names = place_names(session)
         orders = dict(session.execute(select(Place.code, Place.sort_order)).all())
     total: dict[str, int] = defaultdict(int)
@@ -511,7 +544,7 @@ def enrollment_kpis(ws: Workspace, actor: Actor, year: int) -> EnrollmentKpis:
         codes = set(groups.split(",")) if groups else set()
         for code in codes:
             by_group_code[code][status] += count
-        if codes & _HARDSHIP_CODES:
+        if codes & hardship_codes:
             hardship[status] += count
     special = {g.value: _ratio_of(by_group_code.get(g.value, {})) for g in SpecialGroup}
     village_rates = [PlaceRate(code, names.get(code, code), code, _ratio_of(c))
@@ -554,10 +587,7 @@ class _State:
     resident_status: str
     special_groups: str
     record: dict[str, Any] | None
-
-    @property
-    def hardship(self) -> bool:
-        return bool(set(SpecialGroup.parse_codes(self.special_groups)) & HARDSHIP_GROUPS)
+    birth_date: date | None = None
 
 
 @dataclass
@@ -565,6 +595,12 @@ class _YearRules:
     year: int
     setting: CountyYearSetting | None
     rules: dict
+    county: CountyRules = field(default_factory=CountyRules)
+    #: Resident id → benefit years just before ``year`` without cover (filled for late payments).
+    gaps: dict[str, int] = field(default_factory=dict)
+
+    def hardship(self, state: "_State") -> bool:
+        return self.county.is_hardship(state.special_groups)
 
     def require_setting(self) -> CountyYearSetting:
         if self.setting is None:
@@ -579,7 +615,22 @@ class _YearRules:
 
 def _year_rules(ws: Workspace, session: Session, year: int) -> _YearRules:
     county = _county(ws)
-    return _YearRules(year, year_setting(session, county, year), subsidy_rules(session, county, year))
+    return _YearRules(year, year_setting(session, county, year), subsidy_rules(session, county, year),
+                      county_rules(session, county))
+
+
+def _load_gaps(session: Session, rules: _YearRules, resident_ids: Iterable[str]) -> None:
+    """Fill ``rules.gaps`` (the 变动等待期 counts) for residents paying after the deadline."""
+    if not rules.county.late_enrollment or not rules.county.extra_months_per_gap_year:
+        return
+    covered: dict[str, dict[int, bool]] = defaultdict(dict)
+    ids = list(dict.fromkeys(resident_ids))
+    for chunk in _chunks(ids):
+        for rid, y, status in session.execute(select(Enrollment.resident_id, Enrollment.year, Enrollment.status).where(
+                Enrollment.resident_id.in_(chunk), Enrollment.year < rules.year, Enrollment.deleted.is_(False))):
+            covered[rid][y] = status in _COVERED
+    for rid in ids:
+        rules.gaps[rid] = gap_years(covered.get(rid, {}), rules.year)
 
 
 class _Skip(Exception):
@@ -595,20 +646,23 @@ SKIP_REASONS = {"covered": "已参保", "not_required": "无需参保", "not_reg
                 "no_rule": "无适用的资助规则", "unchanged": "无需改动"}
 
 
-def _check_paid_date(on: date | None, rules: _YearRules, state: _State, today: date) -> date:
+def _check_paid_date(on: date | None, rules: _YearRules, state: _State, today: date) -> tuple[date, date]:
+    """(the payment date, the benefit start it gives) — or a ValidationError saying why not."""
     setting = rules.require_setting()
     if on is None:
         raise ValidationError("请填写缴费日期。", field="paid_on")
     if on > today:
         raise ValidationError("缴费日期不能晚于今天。", field="paid_on")
-    if on < setting.collection_start:
-        raise ValidationError(f"缴费日期早于 {rules.year} 年度征缴开始日期（{setting.collection_start:%Y-%m-%d}）。",
-                              field="paid_on")
-    if on > setting.deadline and not state.hardship:
-        # 汉阴 "时限制": after the deadline the system is closed, except for special groups.
-        raise ValidationError(f"已过缴费截止日期（{setting.deadline:%Y-%m-%d}），不能补缴。",
-                              field="paid_on", code="after_deadline")
-    return on
+    if state.birth_date is not None and on < state.birth_date:
+        raise ValidationError(f"缴费日期早于{state.name}的出生日期（{state.birth_date:%Y-%m-%d}）。", field="paid_on")
+    try:
+        decision = decide_benefit_start(
+            year=rules.year, paid_on=on, collection_start=setting.collection_start, deadline=setting.deadline,
+            birth_date=state.birth_date, special_groups=state.special_groups,
+            gap_years=rules.gaps.get(state.resident_id, 0), rules=rules.county, legacy_exempt=rules.hardship(state))
+    except PaymentRefused as refused:
+        raise ValidationError(refused.message, field="paid_on", code=refused.code) from None
+    return on, decision.benefit_start
 
 
 def _check_channel(channel: str) -> str:
@@ -631,7 +685,8 @@ def _plan(change: StatusChange, state: _State, rules: _YearRules, today: date, *
     current = record.get("status")
     registered = state.resident_status == ResidentStatus.REGISTERED.value
     values: dict[str, Any] = dict(status=status.value, subsidy_category="", subsidy_fen=0, paid_fen=0,
-                                  paid_date=None, channel="", other_channel_note="", note=record.get("note", ""))
+                                  paid_date=None, channel="", other_channel_note="", note=record.get("note", ""),
+                                  benefit_start=None)
 
     if status is EnrollmentStatus.PAID:
         if bulk and current in _COVERED:
@@ -643,7 +698,7 @@ def _plan(change: StatusChange, state: _State, rules: _YearRules, today: date, *
                 raise _Skip("not_registered", "已死亡或迁出")
             raise _not_registered(state, "登记缴费")
         setting = rules.require_setting()
-        values["paid_date"] = _check_paid_date(change.paid_on, rules, state, today)
+        values["paid_date"], values["benefit_start"] = _check_paid_date(change.paid_on, rules, state, today)
         values["channel"] = _check_channel(change.channel)
         # A subsidy carried on the record (a partial rule applied earlier) lowers what is owed.
         subsidy = record.get("subsidy_fen") or 0
@@ -688,13 +743,20 @@ def _plan(change: StatusChange, state: _State, rules: _YearRules, today: date, *
             # Partial subsidy: 资助参保 only once the person's own share is paid.
             if change.paid_on is None:
                 raise ValidationError(f"个人还需缴纳 {yuan(share)} 元：请填写个人部分的缴费日期。", field="paid_on")
-            values["paid_date"] = _check_paid_date(change.paid_on, rules, state, today)
+            values["paid_date"], values["benefit_start"] = _check_paid_date(change.paid_on, rules, state, today)
             values["channel"] = _check_channel(change.channel)
             amount = share if change.amount_fen is None else change.amount_fen
             _check_amount(amount, share, premium)
             values["paid_fen"] = amount
-        elif change.channel:
-            values["channel"] = _check_channel(change.channel)  # 资助代缴 (proxy) by the county
+        else:
+            if change.channel:
+                values["channel"] = _check_channel(change.channel)  # 资助代缴 (proxy) by the county
+            # Fully funded: enrolled on the day given, or today (动态参保 of a newly identified 特困 …).
+            on = change.paid_on or today
+            if change.paid_on is None and on <= setting.deadline:
+                values["benefit_start"] = date(rules.year, 1, 1)
+            else:
+                _on, values["benefit_start"] = _check_paid_date(on, rules, state, today)
         return values
 
     if status is EnrollmentStatus.OTHER_CHANNEL:
@@ -744,15 +806,15 @@ def _load_states(session: Session, year: int, resident_ids: Sequence[str]) -> di
     states: dict[str, _State] = {}
     for chunk in _chunks(list(dict.fromkeys(resident_ids))):
         query = (select(Resident.id, Resident.village_code, Resident.name, Resident.status, Resident.special_groups,
-                        *_RECORD_COLUMNS)
+                        Resident.birth_date, *_RECORD_COLUMNS)
                  .select_from(Resident).outerjoin(Enrollment, _year_join(year))
                  .where(Resident.id.in_(chunk), Resident.deleted.is_(False)))
         for row in session.execute(query):
-            rid, village, name, status, groups, *record = row
+            rid, village, name, status, groups, birth, *record = row
             record_dict = None
             if record[0] is not None:
                 record_dict = dict(zip(("id", "village_code", "row_version", *_MANAGED), record))
-            states[rid] = _State(rid, village, name, status, groups or "", record_dict)
+            states[rid] = _State(rid, village, name, status, groups or "", record_dict, birth)
     return states
 
 
@@ -776,8 +838,10 @@ def set_enrollment(ws: Workspace, actor: Actor, resident_id: str, year: int, cha
         record = session.scalar(select(Enrollment).where(
             Enrollment.resident_id == resident_id, Enrollment.year == year, Enrollment.deleted.is_(False)))
         state = _State(person.id, person.village_code, person.name, person.status, person.special_groups or "",
-                       {name: getattr(record, name) for name in _MANAGED} if record else None)
-        values = _plan(change, state, _year_rules(ws, session, year), today, bulk=False)
+                       {name: getattr(record, name) for name in _MANAGED} if record else None, person.birth_date)
+        rules = _year_rules(ws, session, year)
+        _load_gaps(session, rules, [person.id])
+        values = _plan(change, state, rules, today, bulk=False)
         if record is None:
             session.add(Enrollment(resident_id=person.id, year=year, village_code=person.village_code, **values))
         else:
@@ -908,6 +972,8 @@ def set_enrollment_many(ws: Workspace, actor: Actor, resident_ids: Sequence[str]
             raise NotFound("所选居民中有记录已不存在，请刷新列表后重试。")
         _check_scope(session, actor, states.values())
         rules = _year_rules(ws, session, year)
+        if change.paid_on is not None and rules.setting is not None and change.paid_on > rules.setting.deadline:
+            _load_gaps(session, rules, list(states))
         planned: list[tuple[_State, dict[str, Any]]] = []
         for i, state in enumerate(states.values()):
             try:
@@ -943,9 +1009,9 @@ def _suggested_values(state: _State, rules: _YearRules) -> dict[str, Any] | None
         return None
     category, subsidy = found
     base = dict(subsidy_category=category, subsidy_fen=subsidy, paid_fen=0, paid_date=None, channel="",
-                other_channel_note="", note=(state.record or {}).get("note", ""))
+                other_channel_note="", note=(state.record or {}).get("note", ""), benefit_start=None)
     if subsidy >= rules.setting.premium_fen:
-        return dict(base, status=EnrollmentStatus.SUBSIDISED.value)
+        return dict(base, status=EnrollmentStatus.SUBSIDISED.value, benefit_start=date(rules.year, 1, 1))
     return dict(base, status=EnrollmentStatus.UNPAID.value)
 
 
@@ -1005,13 +1071,16 @@ class NewYearResult:
     #: 在册 residents in scope that already had a record for the year.
     existing: int
     seconds: float
+    #: Of those created: 其他渠道参保 last year, carried forward as 待核实 with the channel.
+    to_verify: int = 0
 
     @property
     def text(self) -> str:
         if not self.created:
             return f"{self.year} 年度参保记录已齐全（{self.existing:,} 人），没有新建。"
+        verify = f"，上年其他渠道参保的 {self.to_verify:,} 人为待核实" if self.to_verify else ""
         return (f"已为 {self.created:,} 名在册居民建立 {self.year} 年度参保记录：其中资助参保 {self.subsidised:,} 人"
-                f"（全额资助），定额资助待缴 {self.partial:,} 人，其余为未缴费。")
+                f"（全额资助），定额资助待缴 {self.partial:,} 人{verify}，其余为未缴费。")
 
 
 def new_year_plan(ws: Workspace, actor: Actor, year: int) -> tuple[int, int]:
@@ -1046,6 +1115,13 @@ def start_new_year(ws: Workspace, actor: Actor, year: int, *, progress: Progress
         has = exists().where(Enrollment.resident_id == Resident.id, Enrollment.year == year)
         people = session.execute(select(Resident.id, Resident.village_code, Resident.special_groups)
                                  .where(*conditions, ~has)).all()
+        # 其他渠道参保 last year (职工医保, 外地, 学生, 军人) usually still is: carried forward as
+        # 待核实 with the channel, not put back on the unpaid list.
+        carried: dict[str, str] = dict(session.execute(select(Enrollment.resident_id, Enrollment.other_channel_note).where(
+            Enrollment.year == year - 1, Enrollment.deleted.is_(False),
+            Enrollment.status == EnrollmentStatus.OTHER_CHANNEL.value)).all())
+        to_verify = 0
+        verify_ = EnrollmentStatus.TO_VERIFY.value
         existing = session.scalar(select(func.count()).select_from(Resident).where(*conditions, has)) or 0
         total = len(people)
         progress(0, total, "准备新年度记录…")
@@ -1063,23 +1139,62 @@ def start_new_year(ws: Workspace, actor: Actor, year: int, *, progress: Progress
                     cache[groups] = suggest_subsidy(rules.rules, groups, premium) if groups else None
                 found = cache[groups]
                 status, category, subsidy = unpaid_, "", 0
-                if found is not None:
+                channel_note, benefit = "", None
+                if rid in carried:
+                    status, channel_note = verify_, carried[rid] or ""
+                    to_verify += 1
+                elif found is not None:
                     category, subsidy = found
                     if subsidy >= premium:
-                        status = subsidised_
+                        status, benefit = subsidised_, date(year, 1, 1)
                         subsidised += 1
                     else:
                         partial += 1
                 rows.append(dict(resident_id=rid, year=year, village_code=village, status=status,
                                  subsidy_category=category, subsidy_fen=subsidy, paid_fen=0, paid_date=None,
-                                 channel="", other_channel_note="", note=""))
+                                 channel="", other_channel_note=channel_note, note="", benefit_start=benefit))
             ws.recorder.bulk_insert(session, Enrollment, rows,
                                     summary=f"开始 {year} 年度参保登记（第 {number}/{batches} 批）")
             progress(min(start + _NEW_YEAR_CHUNK, total), total, "写入新年度记录…")
         progress(total, total, "提交…")
     seconds = time.perf_counter() - started
     logger.info("new year %s: %d records in %.2f s", year, total, seconds)
-    return NewYearResult(year, total, subsidised, partial, existing, seconds)
+    return NewYearResult(year, total, subsidised, partial, existing, seconds, to_verify)
+
+
+def confirm_other_channel(ws: Workspace, actor: Actor, resident_ids: Sequence[str] | None, year: int, *,
+                          still_covered: bool = True) -> BulkResult:
+    """A clerk's answer for 待核实 records (all in scope when ``resident_ids`` is None): still covered
+    elsewhere → 其他渠道参保 with the channel kept; not any more → 未缴费 (on the unpaid list).
+    Records in any other status are left alone ("unchanged")."""
+    started = time.perf_counter()
+    result = BulkResult()
+    verify_ = EnrollmentStatus.TO_VERIFY.value
+    with ws.unit_of_work(actor, "enrollment_confirm_other_channel") as session:
+        if resident_ids is None:
+            villages = villages_in_scope(session, actor)
+            resident_ids = list(session.scalars(select(Enrollment.resident_id).where(
+                Enrollment.year == year, Enrollment.status == verify_, Enrollment.deleted.is_(False),
+                in_scope(Enrollment.village_code, villages))))
+        states = _load_states(session, year, resident_ids)
+        _check_scope(session, actor, states.values())
+        planned = []
+        for state in states.values():
+            record = state.record or {}
+            if record.get("status") != verify_:
+                result.skipped["unchanged"] = result.skipped.get("unchanged", 0) + 1
+                continue
+            values = {k: record.get(k) for k in _MANAGED}
+            if still_covered:
+                values.update(status=EnrollmentStatus.OTHER_CHANNEL.value,
+                              other_channel_note=record.get("other_channel_note") or "其他")
+            else:
+                values.update(status=EnrollmentStatus.UNPAID.value, other_channel_note="")
+            planned.append((state, values))
+        what = "其他渠道参保" if still_covered else "未缴费"
+        _apply_bulk(ws, session, year, planned, f"待核实确认为{what}（{year} 年度）", result)
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 # ================================================================================= the unpaid list

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from station_app import paths
+from station_app.domain.county_rules import CountyRules, parse_rules
 from station_app.domain.enums import HospitalLevel, PlaceLevel, SpecialGroup
 from station_app.domain.errors import ValidationError
 from station_app.domain.entitlement import VisitKind
@@ -22,6 +23,7 @@ from station_app.store.models import (
     AssistanceRule,
     AssistanceType,
     BurdenAlertRule,
+    CountyRule,
     CountyYearSetting,
     Disease,
     Place,
@@ -141,6 +143,18 @@ def load_reference(ws: Workspace, data: dict[str, Any] | str | Path, actor: Acto
             ReimbursementRate, {"county_code": county_code, "year": int(x["year"]),
                                 "hospital_level": HospitalLevel(x["hospital_level"]).value},
             dict(ratio_pct=int(x["ratio_pct"]), deductible_fen=yuan_to_fen(x.get("deductible_yuan", 0)))))
+        rules = data.get("rules") or {}
+        if not isinstance(rules, dict):
+            raise ValidationError("参考数据的 rules 应为对象（规则名 → 值）。")
+        try:
+            parse_rules({k: (v.get("value") if isinstance(v, dict) else v) for k, v in rules.items()})
+        except ValueError as error:
+            raise ValidationError(f"参考数据的县级规则有误：{error}") from None
+        section("rules", list(rules.items()), lambda kv: (
+            CountyRule, {"county_code": county_code, "key": kv[0]}, dict(
+                value=json.dumps(kv[1].get("value") if isinstance(kv[1], dict) else kv[1], ensure_ascii=False,
+                                 sort_keys=True),
+                source=(kv[1].get("source", "") if isinstance(kv[1], dict) else ""))))
         section("policies", data.get("policies"), lambda x: (
             Policy, {"county_code": county_code, "title": x["title"]}, dict(
                 category=x.get("category", ""), body=x.get("body", ""), doc_no=x.get("doc_no", ""),
@@ -155,6 +169,29 @@ def year_setting(session: Session, county_code: str, year: int) -> CountyYearSet
     return session.scalar(select(CountyYearSetting).where(
         CountyYearSetting.county_code == county_code, CountyYearSetting.year == year,
         CountyYearSetting.deleted.is_(False)))
+
+
+def county_rules(session: Session, county_code: str | None) -> CountyRules:
+    """The county's rules (domain.county_rules); empty rules before any arrive."""
+    if not county_code:
+        return CountyRules()
+    raw = {}
+    for key, value in session.execute(select(CountyRule.key, CountyRule.value).where(
+            CountyRule.county_code == county_code, CountyRule.deleted.is_(False))):
+        try:
+            raw[key] = json.loads(value)
+        except ValueError:
+            continue
+    try:
+        return parse_rules(raw)
+    except ValueError:
+        # A rule this version cannot read: keep the strict behaviour rather than guess.
+        return CountyRules()
+
+
+def station_rules(ws: Workspace) -> CountyRules:
+    with ws.read() as session:
+        return county_rules(session, ws.station.county_code if ws.station else None)
 
 
 def subsidy_rules(session: Session, county_code: str, year: int) -> dict[str, SubsidyRule]:

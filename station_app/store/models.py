@@ -152,6 +152,25 @@ class SubsidyRule(SyncedMixin, Base):
     amount_fen: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CountyRule(SyncedMixin, Base):
+    """A county rule that is not one year's figure, as JSON: enrollment windows and waiting
+    periods, who counts as 困难群众, what happens to a 慢特病 card, the targets the county set.
+
+    Keys and their meaning: ``station_app.domain.county_rules``. Reference data like the rest:
+    loaded from the county's file, carried to stations by the reference feed, never edited here.
+    """
+
+    __tablename__ = "county_rule"
+    __reference__ = True
+    __table_args__ = (UniqueConstraint("county_code", "key"),)
+
+    county_code: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(60))
+    value: Mapped[str] = mapped_column(Text, default="null")  # JSON
+    #: Where the rule comes from (文号 or the county's note), shown beside it.
+    source: Mapped[str] = mapped_column(Text, default="")
+
+
 class Disease(SyncedMixin, Base):
     """门诊慢特病 catalogue entry; the catalogue is county reference data, never hard-coded."""
 
@@ -264,6 +283,9 @@ class Enrollment(SyncedMixin, Base):
     channel: Mapped[str] = mapped_column(String(20), default="")  # PaymentChannel
     other_channel_note: Mapped[str] = mapped_column(String(60), default="")  # 职工医保, 外地参保 …
     note: Mapped[str] = mapped_column(Text, default="")
+    #: First day benefits are paid for this year: 1 January for the 集中缴费期, the birth date
+    #: for a newborn, after the 待遇等待期 for a late enrollment (domain.county_rules).
+    benefit_start: Mapped[date | None] = mapped_column(Date)
 
 
 # --------------------------------------------------------------------------- archive 2: chronic cards
@@ -289,6 +311,11 @@ class ChronicCard(SyncedMixin, Base):
     supply_days: Mapped[int] = mapped_column(Integer, default=30)
     #: Free-text diagnosis: sensitive, never printed on a notice.
     diagnosis_note: Mapped[str] = mapped_column(Text, default="")
+    #: 复审 due (county rule ``card_review_months``); None when the county asks for none.
+    review_due: Mapped[date | None] = mapped_column(Date)
+    #: 暂停: when and why (参保中断 …); cleared when the card is resumed.
+    suspended_date: Mapped[date | None] = mapped_column(Date)
+    suspend_reason: Mapped[str] = mapped_column(String(60), default="")
 
 
 class CardUsage(SyncedMixin, Base):

@@ -49,7 +49,7 @@ def test_mark_paid_many_with_skips_in_one_unit_of_work(town):
                                                         AuditEntry.action == "enrollment_bulk_paid"))
     # Only the changed fields travel, like the ORM path; the audit keeps before → after.
     assert json.loads(op.fields_json) == {"status": "paid", "paid_fen": PREMIUM, "paid_date": "2026-10-20",
-                                          "channel": "proxy"}
+                                          "channel": "proxy", "benefit_start": "2027-01-01"}
     assert json.loads(audit.before_json)["status"] == "unpaid"
     assert zhang.updated_hlc == op.hlc
 
