@@ -16,26 +16,34 @@ S = CardStatus
 
 #: The lifecycle: 申请 → 认定 → 已发卡 → 注销; 未通过 ends an application at 认定 (or after
 #: it, when the 公示 brings up a reason). Refused and cancelled cards are final: a new
-#: application is a new card, so the history of the old one stays as it was.
+#: application is a new card, so the history of the old one stays as it was. An issued card
+#: is 暂停 while its holder is not enrolled (参保中断, DOMAIN_FACTS_zh.md §2) and resumes
+#: (back to 已发卡) once they are.
 TRANSITIONS: dict[CardStatus, frozenset[CardStatus]] = {
     S.APPLIED: frozenset({S.ASSESSED, S.REFUSED}),
     S.ASSESSED: frozenset({S.ISSUED, S.REFUSED}),
-    S.ISSUED: frozenset({S.CANCELLED}),
+    S.ISSUED: frozenset({S.CANCELLED, S.SUSPENDED}),
+    S.SUSPENDED: frozenset({S.ISSUED, S.CANCELLED}),
     S.REFUSED: frozenset(),
     S.CANCELLED: frozenset(),
 }
 
 #: Cards that block a second application for the same disease by the same person.
-OPEN_STATUSES = frozenset({S.APPLIED, S.ASSESSED, S.ISSUED})
+OPEN_STATUSES = frozenset({S.APPLIED, S.ASSESSED, S.ISSUED, S.SUSPENDED})
 
 #: The step's verb, as the buttons and messages say it.
-STEP_NAMES = {S.ASSESSED: "认定", S.ISSUED: "发卡", S.REFUSED: "不予通过", S.CANCELLED: "注销"}
+STEP_NAMES = {S.ASSESSED: "认定", S.ISSUED: "发卡", S.REFUSED: "不予通过", S.CANCELLED: "注销",
+              S.SUSPENDED: "暂停"}
 
 #: 认定 and 发卡 (and refusing at 认定) are the township's decisions (seed 003: 乡镇医保服务中心).
 CLERK_STEPS = frozenset({S.ASSESSED, S.ISSUED, S.REFUSED})
 CLERK_ROLES = frozenset({Role.TOWNSHIP_CLERK.value, Role.ADMIN.value})
 
-CANCEL_REASONS = ("死亡", "治愈", "迁出", "其他")
+#: 参保中断 and 复审未通过 as the county's records (and the demo) use them.
+CANCEL_REASONS = ("死亡", "治愈", "迁出", "参保中断", "复审未通过", "其他")
+SUSPEND_REASONS = ("参保中断", "死亡", "迁出", "其他")
+#: Reasons a card follows its holder for (the county rule decides cancel or suspend).
+REASON_DIED, REASON_MOVED, REASON_NOT_ENROLLED, REASON_REVIEW_FAILED = "死亡", "迁出", "参保中断", "复审未通过"
 #: Materials a 慢特病 application usually carries; the dialog offers them as check boxes.
 MATERIALS = ("身份证或户口簿", "医保卡（社保卡）", "门诊慢特病申请表", "诊断证明", "病历资料", "检查化验报告")
 DEFAULT_SUPPLY_DAYS = 30
@@ -129,7 +137,8 @@ def cancel_reason_text(reason: str, detail: str = "") -> str:
     """The stored reason: one of CANCEL_REASONS, "其他" needs a few words (其他：本人申请注销)."""
     reason, detail = _text(reason), _text(detail)
     if reason not in CANCEL_REASONS:
-        raise ValidationError("请选择注销原因：死亡、治愈、迁出或其他。", field="cancel_reason")
+        raise ValidationError("请选择注销原因：" + "、".join(CANCEL_REASONS[:-1]) + "或其他。",
+                              field="cancel_reason")
     if reason == "其他":
         if not detail:
             raise ValidationError("注销原因选“其他”时，请写明具体原因。", field="cancel_reason")
@@ -218,12 +227,19 @@ def held_in_month(month: str, start: date | None, cancelled: date | None) -> boo
 
 @dataclass(frozen=True)
 class HeldCard:
-    """What the usage rate needs of a card: its holder and the period it was in force."""
+    """What the usage rate needs of a card: its holder and the period it was in force.
+
+    ``ended``: the day the card stopped following its holder without being cancelled (暂停, or
+    the holder died / moved out): months after it do not count. ``covered_years``: benefit years
+    the holder was enrolled (None: not checked) — a month of a year without cover is not held.
+    """
 
     card_id: str
     holder_id: str
     benefit_start: date | None
     cancelled_date: date | None = None
+    ended: date | None = None
+    covered_years: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -270,7 +286,12 @@ def monthly_usage(cards: Iterable[HeldCard], used: Iterable[tuple[str, str]] | M
         if lo >= hi:
             continue
         card_used = used_by_card.get(card.card_id, ())
+        ended = month_key(card.ended) if card.ended is not None else None
         for month in ordered[lo:hi]:
+            if ended is not None and month > ended:
+                break
+            if card.covered_years is not None and int(month[:4]) not in card.covered_years:
+                continue
             holders[month].add(card.holder_id)
             if month in card_used:
                 users[month].add(card.holder_id)

@@ -11,18 +11,20 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from station_app.domain import chronic as rules
-from station_app.domain.enums import CardStatus, PlaceLevel, ResidentStatus, ServiceKind
+from station_app.domain.enums import CardStatus, EnrollmentStatus, PlaceLevel, ResidentStatus, ServiceKind
 from station_app.domain.errors import NotFound, ValidationError
 from station_app.domain.masking import mask_id
-from station_app.store.models import CardUsage, ChronicCard, Disease, Place, Resident, ServiceEntry
+from station_app.store.models import CardUsage, ChronicCard, Disease, Enrollment, Place, Resident, ServiceEntry
 
 from .changes import Actor
+from .reference import county_rules
 from .scope import check_village, in_scope, place_names, villages_in_scope
 from .workspace import Workspace
 
 S = CardStatus
 #: Cards that can have been in force at some time (the usage grid and rates look at these).
-HELD_STATUSES = (S.ISSUED.value, S.CANCELLED.value)
+HELD_STATUSES = (S.ISSUED.value, S.CANCELLED.value, S.SUSPENDED.value)
+_COVERED = tuple(s.value for s in EnrollmentStatus if s.is_covered)
 
 
 # -- small shared helpers (the assistance and service-log services use them too) ---------------
@@ -178,7 +180,9 @@ def suggest_card_no(ws: Workspace, issued: date | None = None) -> str:
 
 def issue_card(ws: Workspace, actor: Actor, card_id: str, *, card_no: str, issued_date: date | None = None,
                today: date | None = None) -> date:
-    """已发卡 (专干/admin): card number and date; benefits start the next month. Returns that start."""
+    """已发卡 (专干/admin): card number and date. Returns the 待遇起始: the first of the month after
+    the date the county's rule names (``card_benefit_start``: 审批通过 (认定) per the policy text,
+    or 发卡); the 复审 is due ``card_review_months`` after it (county rule)."""
     require_clerk(actor, "发放慢病卡")
     today = _today(today)
     issued_date = issued_date or today
@@ -191,10 +195,12 @@ def issue_card(ws: Workspace, actor: Actor, card_id: str, *, card_no: str, issue
                                                             ChronicCard.deleted.is_(False)).limit(1))
         if taken is not None:
             raise ValidationError(f"卡号 {card_no} 已被使用，请核对。", field="card_no", code="duplicate")
+        county = county_rules(session, ws.station.county_code if ws.station else None)
         card.status = S.ISSUED.value
         card.card_no = card_no
         card.issued_date = issued_date
-        card.benefit_start = rules.benefit_start(issued_date)
+        card.benefit_start = county.card_benefit_start_of(card.assessed_date, issued_date)
+        card.review_due = county.review_due(card.benefit_start)
         return card.benefit_start
 
 
@@ -227,6 +233,197 @@ def cancel_card(ws: Workspace, actor: Actor, card_id: str, *, reason: str, on: d
         card.status = S.CANCELLED.value
         card.cancelled_date = on
         card.cancel_reason = text
+
+
+# -- cards follow the person (county rules card_on_death / card_on_move_out / card_without_enrollment)
+
+
+def _suspend(card: ChronicCard, on: date, reason: str) -> None:
+    card.status = S.SUSPENDED.value
+    card.suspended_date = on
+    card.suspend_reason = reason
+
+
+def _cancel(card: ChronicCard, on: date, reason: str) -> None:
+    card.status = S.CANCELLED.value
+    # Not before the card was issued (a death recorded late for a card issued since).
+    card.cancelled_date = max(on, card.issued_date) if card.issued_date else on
+    card.cancel_reason = reason
+
+
+def follow_holder(session: Session, county_code: str | None, resident_id: str, status: str, on: date) -> int:
+    """Apply the county's rule to the issued (or paused) cards of a resident who died or moved out,
+    in the caller's unit of work; returns how many cards changed. Open applications are left for
+    the clerk (they end at 认定). Called by ``residents.set_status``."""
+    county = county_rules(session, county_code)
+    if status == ResidentStatus.DIED.value:
+        action, reason = county.card_on_death, rules.REASON_DIED
+    elif status == ResidentStatus.MOVED_OUT.value:
+        action, reason = county.card_on_move_out, rules.REASON_MOVED
+    else:
+        return 0
+    if action == "keep":
+        return 0
+    cards = session.scalars(select(ChronicCard).where(
+        ChronicCard.resident_id == resident_id, ChronicCard.deleted.is_(False),
+        ChronicCard.status.in_([S.ISSUED.value, S.SUSPENDED.value]))).all()
+    for card in cards:
+        if action == "cancel":
+            _cancel(card, on, reason)
+        elif card.status == S.ISSUED.value:
+            _suspend(card, on, reason)
+    return len(cards)
+
+
+@dataclass(frozen=True)
+class FollowResult:
+    suspended: int
+    cancelled: int
+    resumed: int
+
+    @property
+    def text(self) -> str:
+        return f"暂停 {self.suspended} 张、注销 {self.cancelled} 张、恢复 {self.resumed} 张"
+
+
+def follow_enrollment(ws: Workspace, actor: Actor, year: int, *, on: date | None = None,
+                      today: date | None = None) -> FollowResult:
+    """年度核对: cards of 在册 holders not covered for ``year`` are paused (or cancelled, county
+    rule ``card_without_enrollment``) with the reason 参保中断, from ``on`` (default 1 January of
+    the year, or today if later); cards paused for 参保中断 whose holder is covered again resume.
+    A township clerk runs it once the year's 集中缴费期 is over."""
+    require_clerk(actor, "做慢病卡年度参保核对")
+    today = _today(today)
+    on = on or min(max(date(year, 1, 1), today), today)
+    with ws.unit_of_work(actor, "chronic_follow_enrollment") as session:
+        county = county_rules(session, ws.station.county_code if ws.station else None)
+        allowed = villages_in_scope(session, actor)
+        covered = set(session.scalars(select(Enrollment.resident_id).where(
+            Enrollment.year == year, Enrollment.deleted.is_(False), Enrollment.status.in_(_COVERED),
+            in_scope(Enrollment.village_code, allowed))))
+        cards = session.scalars(select(ChronicCard).join(Resident, Resident.id == ChronicCard.resident_id).where(
+            ChronicCard.deleted.is_(False), ChronicCard.status.in_([S.ISSUED.value, S.SUSPENDED.value]),
+            Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value,
+            in_scope(ChronicCard.village_code, allowed))).all()
+        suspended = cancelled = resumed = 0
+        for card in cards:
+            if card.resident_id in covered:
+                if card.status == S.SUSPENDED.value and card.suspend_reason == rules.REASON_NOT_ENROLLED:
+                    card.status, card.suspended_date, card.suspend_reason = S.ISSUED.value, None, ""
+                    resumed += 1
+            elif card.status == S.ISSUED.value and county.card_without_enrollment != "keep":
+                if county.card_without_enrollment == "cancel":
+                    _cancel(card, on, rules.REASON_NOT_ENROLLED)
+                    cancelled += 1
+                else:
+                    _suspend(card, on, rules.REASON_NOT_ENROLLED)
+                    suspended += 1
+    return FollowResult(suspended, cancelled, resumed)
+
+
+def suspend_card(ws: Workspace, actor: Actor, card_id: str, *, reason: str, on: date | None = None,
+                 today: date | None = None) -> None:
+    """暂停 an issued card (参保中断 …), the reason kept."""
+    today = _today(today)
+    on = on or today
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("请填写暂停原因。", field="suspend_reason")
+    with ws.unit_of_work(actor, "chronic_suspend") as session:
+        card = _card(session, actor, card_id)
+        _step(card, S.SUSPENDED)
+        rules.validate_cancel(issued_date=card.issued_date, on=on, today=today)
+        _suspend(card, on, reason[:60])
+
+
+def resume_card(ws: Workspace, actor: Actor, card_id: str) -> None:
+    """恢复 a paused card (the holder is enrolled again)."""
+    with ws.unit_of_work(actor, "chronic_resume") as session:
+        card = _card(session, actor, card_id)
+        _step(card, S.ISSUED)
+        person = session.get(Resident, card.resident_id)
+        if person is None or person.status != ResidentStatus.REGISTERED.value:
+            raise ValidationError("该居民已不在册，慢病卡不能恢复。", field="status")
+        card.status, card.suspended_date, card.suspend_reason = S.ISSUED.value, None, ""
+
+
+@dataclass(frozen=True)
+class ReviewDue:
+    card_id: str
+    resident_id: str
+    name: str
+    village_name: str
+    disease_name: str
+    card_no: str
+    review_due: date
+    days_left: int
+
+
+def reviews_due(ws: Workspace, actor: Actor, *, within_days: int = 30, village_code: str | None = None,
+                today: date | None = None) -> list[ReviewDue]:
+    """复审 work list: issued cards of 在册 holders whose review falls due within ``within_days``
+    (overdue first)."""
+    today = _today(today)
+    limit = today + timedelta(days=within_days)
+    with ws.read() as session:
+        allowed = villages_in_scope(session, actor)
+        if village_code:
+            check_village(session, actor, village_code)
+        names = place_names(session)
+        diseases = dict(session.execute(select(Disease.code, Disease.name)).all())
+        query = (select(ChronicCard.id, ChronicCard.resident_id, Resident.name, ChronicCard.village_code,
+                        ChronicCard.disease_code, ChronicCard.card_no, ChronicCard.review_due)
+                 .join(Resident, Resident.id == ChronicCard.resident_id)
+                 .where(ChronicCard.deleted.is_(False), ChronicCard.status == S.ISSUED.value,
+                        ChronicCard.review_due.is_not(None), ChronicCard.review_due <= limit,
+                        Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value,
+                        in_scope(ChronicCard.village_code, allowed))
+                 .order_by(ChronicCard.review_due, Resident.name_pinyin, ChronicCard.id))
+        if village_code:
+            query = query.where(ChronicCard.village_code == village_code)
+        rows = session.connection().execute(query).all()
+    return [ReviewDue(cid, rid, name, names.get(village or "", ""), diseases.get(disease, disease), card_no, due,
+                      (due - today).days) for cid, rid, name, village, disease, card_no, due in rows]
+
+
+def review_card(ws: Workspace, actor: Actor, card_id: str, *, passed: bool, on: date | None = None,
+                today: date | None = None) -> date | None:
+    """复审 (专干/admin): passed → the next review is due a county period later (returned);
+    not passed → the card is cancelled with the reason 复审未通过."""
+    require_clerk(actor, "办理慢病卡复审")
+    today = _today(today)
+    on = on or today
+    with ws.unit_of_work(actor, "chronic_review") as session:
+        card = _card(session, actor, card_id)
+        if card.status != S.ISSUED.value:
+            raise ValidationError(f"慢病卡当前状态为“{S(card.status).label}”，不能复审。", field="status")
+        rules.validate_cancel(issued_date=card.issued_date, on=on, today=today)
+        if not passed:
+            _step(card, S.CANCELLED)
+            _cancel(card, on, rules.REASON_REVIEW_FAILED)
+            card.review_due = None
+            return None
+        county = county_rules(session, ws.station.county_code if ws.station else None)
+        card.review_due = county.review_due(max(on, card.review_due or on))
+        return card.review_due
+
+
+def card_holders(ws: Workspace, actor: Actor, *, on: date, village_code: str | None = None) -> int:
+    """持卡人数 on a day: people (not cards) with an issued card whose benefit has started, 在册
+    and not paused — what a notice means by 「持卡 N 人」 (docs/FIGURES.md)."""
+    with ws.read() as session:
+        allowed = villages_in_scope(session, actor)
+        if village_code:
+            check_village(session, actor, village_code)
+        query = (select(func.count(func.distinct(ChronicCard.resident_id)))
+                 .join(Resident, Resident.id == ChronicCard.resident_id)
+                 .where(ChronicCard.deleted.is_(False), ChronicCard.status == S.ISSUED.value,
+                        ChronicCard.benefit_start.is_not(None), ChronicCard.benefit_start <= on,
+                        Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value,
+                        in_scope(ChronicCard.village_code, allowed)))
+        if village_code:
+            query = query.where(ChronicCard.village_code == village_code)
+        return session.scalar(query) or 0
 
 
 def edit_card(ws: Workspace, actor: Actor, card_id: str, *, disease_code: str | None = None,
@@ -413,7 +610,8 @@ def _months(months: int | Sequence[str], today: date) -> list[str]:
 
 def _held_cards_query(allowed: set[str] | None, months: list[str], village_code: str | None):
     first, last = rules.parse_month(months[0]), rules.month_last_day(months[-1])
-    query = (select(ChronicCard.id, ChronicCard.resident_id, ChronicCard.benefit_start, ChronicCard.cancelled_date)
+    query = (select(ChronicCard.id, ChronicCard.resident_id, ChronicCard.benefit_start, ChronicCard.cancelled_date,
+                    ChronicCard.suspended_date, Resident.status, Resident.status_date)
              .join(Resident, Resident.id == ChronicCard.resident_id)
              .where(ChronicCard.deleted.is_(False), Resident.deleted.is_(False),
                     ChronicCard.status.in_(HELD_STATUSES), ChronicCard.benefit_start.is_not(None),
@@ -452,9 +650,35 @@ def card_usage_rates(ws: Workspace, actor: Actor, months: int | Sequence[str] = 
         allowed = villages_in_scope(session, actor)
         if village_code:
             check_village(session, actor, village_code)
-        cards = [rules.HeldCard(*row) for row in session.connection().execute(_held_cards_query(allowed, keys, village_code))]
+        rows = session.connection().execute(_held_cards_query(allowed, keys, village_code)).all()
+        cards = _held_cards(session, rows, keys)
         used = _used_months(session, allowed, keys, village_code)
     return rules.monthly_usage(cards, used, keys)
+
+
+def _held_cards(session: Session, rows, months: list[str]) -> list[rules.HeldCard]:
+    """HeldCards that follow their holder: a card stops counting after the holder's death or move
+    (their status date) or its suspension, and in a year the holder was not enrolled for
+    (docs/FIGURES.md, 卡月使用率)."""
+    years = sorted({int(m[:4]) for m in months})
+    holders = sorted({row[1] for row in rows})
+    covered: dict[str, set[int]] = {}
+    for start in range(0, len(holders), 500):
+        chunk = holders[start:start + 500]
+        for rid, year in session.connection().execute(select(Enrollment.resident_id, Enrollment.year).where(
+                Enrollment.resident_id.in_(chunk), Enrollment.year.in_(years), Enrollment.deleted.is_(False),
+                Enrollment.status.in_(_COVERED))):
+            covered.setdefault(rid, set()).add(year)
+    # A year the station keeps no enrollment records for (not started, or before the station's
+    # time) says nothing about anyone's cover: it is not checked.
+    unknown = frozenset(y for y in years if session.scalar(
+        select(Enrollment.id).where(Enrollment.year == y, Enrollment.deleted.is_(False)).limit(1)) is None)
+    out = []
+    for cid, rid, start, cancelled, suspended, status, status_date in rows:
+        ends = [d for d in (suspended, status_date if status != ResidentStatus.REGISTERED.value else None) if d]
+        out.append(rules.HeldCard(cid, rid, start, cancelled, min(ends) if ends else None,
+                                  frozenset(covered.get(rid, ())) | unknown))
+    return out
 
 
 @dataclass
@@ -487,6 +711,7 @@ def usage_grid(ws: Workspace, actor: Actor, *, village_code: str | None = None, 
         names = place_names(session)
         diseases = dict(session.execute(select(Disease.code, Disease.name)).all())
         query = (select(ChronicCard.id, ChronicCard.resident_id, ChronicCard.benefit_start, ChronicCard.cancelled_date,
+                        ChronicCard.suspended_date, Resident.status, Resident.status_date,
                         Resident.name, ChronicCard.village_code, ChronicCard.disease_code, ChronicCard.card_no)
                  .join(Resident, Resident.id == ChronicCard.resident_id)
                  .where(ChronicCard.deleted.is_(False), Resident.deleted.is_(False),
@@ -501,14 +726,18 @@ def usage_grid(ws: Workspace, actor: Actor, *, village_code: str | None = None, 
             query = query.where(ChronicCard.id == card_id)
         records = session.connection().execute(query.order_by(ChronicCard.village_code, Resident.name_pinyin, ChronicCard.id)).all()
         used = _used_months(session, allowed, keys, village_code, card_id) if records else {}
+        held = _held_cards(session, [r[:7] for r in records], keys)
     rows = []
-    held: list[rules.HeldCard] = []
-    for cid, resident_id, start, cancelled, name, village, disease, card_no in records:
-        held.append(rules.HeldCard(cid, resident_id, start, cancelled))
-        first = rules.month_key(start)  # held_in_month's rule, with the keys worked out once per card
-        last = rules.month_key(cancelled) if cancelled else None
+    for card, (cid, *_rest, name, village, disease, card_no) in zip(held, records):
+        first = rules.month_key(card.benefit_start)  # held_in_month's rule, with the keys worked out once per card
+        last = rules.month_key(card.cancelled_date) if card.cancelled_date else None
+        ended = rules.month_key(card.ended) if card.ended else None
         card_used = used.get(cid, ())
-        cells = {m: (m in card_used) if first <= m and (last is None or m <= last) else None for m in keys}
+
+        def in_force(m: str) -> bool:
+            return (first <= m and (last is None or m <= last) and (ended is None or m <= ended)
+                    and (card.covered_years is None or int(m[:4]) in card.covered_years))
+        cells = {m: (m in card_used) if in_force(m) else None for m in keys}
         rows.append(UsageRow(cid, name, names.get(village or "", ""), diseases.get(disease, disease), card_no, cells))
     return UsageGrid(keys, rows, rules.monthly_usage(held, used, keys))
 

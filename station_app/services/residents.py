@@ -164,3 +164,7 @@ def set_status(ws: Workspace, actor: Actor, resident_id: str, status: str, on: d
         check_village(session, actor, person.village_code)
         person.status = status
         person.status_date = on
+        # Cards follow the person (issue 17.4): the county's rule for a death or a move.
+        from .chronic import follow_holder
+
+        follow_holder(session, ws.station.county_code if ws.station else None, person.id, status, on)
