@@ -486,6 +486,9 @@ class CardDetail:
     last_refill_date: date | None
     supply_days: int
     diagnosis_note: str
+    review_due: date | None = None
+    suspended_date: date | None = None
+    suspend_reason: str = ""
 
     @property
     def status_label(self) -> str:
@@ -507,7 +510,7 @@ def card_detail(ws: Workspace, actor: Actor, card_id: str) -> CardDetail:
             names.get(card.village_code or "", ""), card.disease_code, disease or card.disease_code, card.status,
             card.applied_date, card.materials, card.assessed_date, card.assessed_by, card.issued_date, card.card_no,
             card.benefit_start, card.refused_reason, card.cancelled_date, card.cancel_reason, card.last_refill_date,
-            card.supply_days, card.diagnosis_note)
+            card.supply_days, card.diagnosis_note, card.review_due, card.suspended_date, card.suspend_reason)
 
 
 # -- the card list (LazyTableModel) -----------------------------------------------------------
@@ -586,7 +589,8 @@ def card_rows(ws: Workspace, ids: Sequence[str], *, today: date | None = None) -
             due = (rules.refill_due(card.last_refill_date, card.supply_days)
                    if card.status == S.ISSUED.value and card.last_refill_date else None)
             note = card.refused_reason if card.status == S.REFUSED.value else (
-                card.cancel_reason if card.status == S.CANCELLED.value else "")
+                card.cancel_reason if card.status == S.CANCELLED.value else (
+                    f"暂停：{card.suspend_reason}" if card.status == S.SUSPENDED.value else ""))
             out[card.id] = dict(
                 name=name, id_number=mask_id(id_number), village=names.get(card.village_code or "", ""),
                 group=names.get(group_code or "", ""), phone=phone, disease=disease, category=category,
@@ -594,7 +598,7 @@ def card_rows(ws: Workspace, ids: Sequence[str], *, today: date | None = None) -
                 assessed_date=card.assessed_date, issued_date=card.issued_date, card_no=card.card_no,
                 benefit_start=card.benefit_start, refill_due=due,
                 refill_text=rules.refill_text(due, today) if due else "", note=note,
-                resident_id=card.resident_id)
+                review_due=card.review_due, resident_id=card.resident_id)
         return out
 
 
