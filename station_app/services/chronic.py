@@ -404,7 +404,7 @@ def review_card(ws: Workspace, actor: Actor, card_id: str, *, passed: bool, on: 
             card.review_due = None
             return None
         county = county_rules(session, ws.station.county_code if ws.station else None)
-        card.review_due = county.review_due(max(on, card.review_due or on))
+        card.review_due = county.review_due(card.review_due or on)  # the yearly cycle keeps its day
         return card.review_due
 
 
