@@ -8,7 +8,7 @@ from datetime import date
 from station_app.domain.chronic import MonthlyUsage
 from station_app.domain.kpi import Ratio
 
-from . import assistance, chronic, enrollment, entitlement, service_log
+from . import assistance, chronic, enrollment, entitlement, figures, service_log
 from .changes import Actor
 from .workspace import Workspace
 
@@ -33,6 +33,25 @@ class Dashboard:
     #: 医疗救助落实率 (people and amount) and 待落实, by village, for the calendar year.
     fulfilment: entitlement.YearEntitlements = field(default_factory=lambda: entitlement.YearEntitlements(0))
     warnings: list[str] = field(default_factory=list)
+    #: 办理医疗救助人次, 新增门诊慢特病卡, the year in force, the county's targets (docs/FIGURES.md).
+    figures: figures.Figures | None = None
+    #: From 1 September the collection year (``year``) is next year; the year actually in force
+    #: is shown beside it with its own 参保率 (None when they are the same year).
+    in_force_year: int | None = None
+    in_force_kpis: enrollment.EnrollmentKpis | None = None
+
+    @property
+    def work_services(self) -> int:
+        """代购药、答疑、上门、代办 of the month; 提醒 calls are counted apart (``reminder_calls``)."""
+        return figures.work_services(self.services.totals)
+
+    @property
+    def reminder_calls(self) -> int:
+        return self.services.totals.get("reminder", 0)
+
+    def target(self, key: str) -> float | None:
+        """The county's target for a figure, or None: a figure is labelled a target only if set."""
+        return self.figures.targets.get(key) if self.figures else None
 
     @property
     def latest_usage(self) -> Ratio | None:
@@ -49,6 +68,9 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None) ->
     unpaid = sum(kpis.counts.get(k, 0) for k in _UNPAID_KEYS) if kpis else 0
     reminders = chronic.refill_reminders(ws, actor, today=today)
     overdue = sum(1 for r in reminders if r.days_left < 0)
+    figs = figures.load_figures(ws, actor, today=today)
+    in_force = figs.year_in_force if figs.year_in_force not in (None, year) else None
+    in_force_kpis = enrollment.enrollment_kpis(ws, actor, in_force) if in_force else None
     return Dashboard(
         year=year, year_info=info, kpis=kpis, unpaid=unpaid,
         usage=chronic.card_usage_rates(ws, actor, 12, today=today),
@@ -56,4 +78,5 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None) ->
         reminders_due=len(reminders), reminders_overdue=overdue,
         services=service_log.service_counts(ws, actor, today=today),
         fulfilment=entitlement.year_entitlements(ws, actor, today.year),
+        figures=figs, in_force_year=in_force, in_force_kpis=in_force_kpis,
     )

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 PENDING_OUTBOX_STATES = ("pending", "sent")
 
 _COVERED = tuple(s.value for s in EnrollmentStatus if s.is_covered)
+_NOT_COUNTED = tuple(s.value for s in EnrollmentStatus if not s.is_required)
 
 
 @dataclass(frozen=True)
@@ -85,17 +86,21 @@ def _enrollment_counts(session: Session, villages: list[str], year: int) -> tupl
     live = (Enrollment.year == year, Enrollment.deleted.is_(False), Enrollment.village_code.in_(villages))
     by_status: dict[str, int] = dict(session.execute(
         select(Enrollment.status, func.count()).where(*live).group_by(Enrollment.status)).all())
+    # Not counted: deleted residents, and those who died or moved out before the year began
+    # (one who died during the year was a resident of it: docs/FIGURES.md, 参保率).
     gone = session.execute(
         select(Enrollment.status, func.count()).select_from(Resident)
         .outerjoin(Enrollment, and_(Enrollment.resident_id == Resident.id, *live))
-        .where(or_(Resident.deleted.is_(True), Resident.status != ResidentStatus.REGISTERED.value))
+        .where(or_(Resident.deleted.is_(True),
+                   and_(Resident.status != ResidentStatus.REGISTERED.value,
+                        or_(Resident.status_date.is_(None), Resident.status_date < date(year, 1, 1)))))
         .group_by(Enrollment.status))
     for status, count in gone:
         if status is not None:  # residents without an enrollment this year
             by_status[status] -= count
     covered = sum(by_status.get(code, 0) for code in _COVERED)
     required = sum(count for status, count in by_status.items()
-                   if status != EnrollmentStatus.NOT_REQUIRED.value)
+                   if status not in _NOT_COUNTED)
     return covered, required
 
 

@@ -78,8 +78,13 @@ def test_enrollment_rate_counts_covered_over_required(township_ws):
     assert (overview.covered, overview.required) == (2, 3)
     assert overview.enrollment_rate.percent_text == "66.7%"
 
-    # Someone who moved out leaves both counts: only 在册 residents are required to enroll.
+    # Someone who moved out during the year was a resident of it: still counted for 2026
+    # (issue 17.5 — 参保率 over everyone resident during the year, docs/FIGURES.md) …
     set_status(ws, admin, people[2], "moved_out", date(2026, 3, 2))
+    overview = station_overview(ws, today=date(2026, 3, 3))
+    assert (overview.covered, overview.required) == (2, 3)
+    # … one who left before the year began is not.
+    set_status(ws, admin, people[2], "moved_out", date(2025, 12, 2))
     overview = station_overview(ws, today=date(2026, 3, 3))
     assert (overview.covered, overview.required) == (2, 2)
 

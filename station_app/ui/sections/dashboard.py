@@ -33,8 +33,9 @@ from . import PageContext
 logger = logging.getLogger(__name__)
 
 LOADING_TEXT = "加载中…"
-#: Seed 003: 沈丘 raised the monthly card use rate from 51% to 80%; the chart marks that goal.
-USAGE_TARGET = 0.80
+#: Seed 003: 沈丘 raised the monthly card use rate from 51% to 80% — an achieved figure, not a
+#: target: the chart draws a target line only when the county sets one (rule ``targets``).
+USAGE_TARGET = None
 GOOD, BAD = "#2e7d32", "#c62828"
 
 
@@ -78,6 +79,8 @@ class UsageChart(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.months: list[MonthlyUsage] = []
+        #: The county's 卡月使用率 target, or None (no line, no "目标").
+        self.target: float | None = USAGE_TARGET
         self.setMinimumHeight(220)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
@@ -119,7 +122,7 @@ class UsageChart(QWidget):
             width = slot * 0.64
             if value is not None:
                 height = plot.height() * value
-                colour = QColor(GOOD if value >= USAGE_TARGET else "#3b78b8")
+                colour = QColor(GOOD if self.target is not None and value >= self.target else "#3b78b8")
                 painter.fillRect(QRectF(x, plot.bottom() - height, width, height), colour)
                 painter.setPen(QColor("#1f2933"))
                 painter.drawText(QRectF(x - 8, plot.bottom() - height - 18, width + 16, 16),
@@ -127,11 +130,14 @@ class UsageChart(QWidget):
             painter.setPen(QColor("#4a5560"))
             painter.drawText(QRectF(plot.left() + i * slot, plot.bottom() + 4, slot, metrics.height()),
                              Qt.AlignmentFlag.AlignCenter, f"{int(month.month[5:])}月")
-        goal_y = plot.bottom() - plot.height() * USAGE_TARGET
+        if self.target is None:
+            return
+        goal_y = plot.bottom() - plot.height() * self.target
         painter.setPen(QPen(QColor(BAD), 1.5, Qt.PenStyle.DashLine))
         painter.drawLine(plot.left(), goal_y, plot.right(), goal_y)
         # Label at the left end: the latest months (right) are the ones nearest the goal.
-        painter.drawText(QRectF(plot.left() + 4, goal_y - 18, 120, 16), Qt.AlignmentFlag.AlignLeft, "目标 80%")
+        painter.drawText(QRectF(plot.left() + 4, goal_y - 18, 120, 16), Qt.AlignmentFlag.AlignLeft,
+                         f"县定目标 {self.target * 100:.0f}%")
 
 
 def _rate_item(texts: list[str], ratio: Ratio, target: float | None = None) -> QTreeWidgetItem:
@@ -213,7 +219,7 @@ class DashboardPage(QWidget):
         self.group_tree = _rate_tree(["人员类别", "参保率", "已参保 / 应参保"])
         tables = QHBoxLayout()
         tables.setSpacing(14)
-        for caption, tree in (("各村、组参保率（低者在前）", self.village_tree), ("特殊人群参保率（目标 100%）", self.group_tree)):
+        for caption, tree in (("各村、组参保率（低者在前）", self.village_tree), ("特殊人群参保率", self.group_tree)):
             box = QVBoxLayout()
             label = QLabel(caption)
             label.setObjectName("sectionTitle")
@@ -283,6 +289,7 @@ class DashboardPage(QWidget):
         self.dashboard = board
         self._show_enrollment(board)
         self._show_benefits(board)
+        self.usage_chart.target = board.target("card_usage_rate")
         self.usage_chart.set_months(board.usage)
         self._set_state("")
         self.refresh_button.setEnabled(True)
@@ -300,13 +307,23 @@ class DashboardPage(QWidget):
         if not kpis.overall.denominator:
             self.rate_card.set("—", f"{year} 年度尚无参保登记", caption=caption)
         else:
+            in_force = ""
+            if board.in_force_kpis is not None and board.in_force_year:
+                rate = board.in_force_kpis.overall
+                in_force = f"；{board.in_force_year} 年度（当前待遇年度）{rate.percent_text}"
             self.rate_card.set(kpis.overall.percent_text,
-                               f"已参保 {_count(kpis.overall.numerator)} 人 / 应参保 {_count(kpis.overall.denominator)} 人",
-                               caption=caption)
+                               f"已参保 {_count(kpis.overall.numerator)} 人 / 应参保 {_count(kpis.overall.denominator)} 人"
+                               + in_force, caption=caption)
         hardship = kpis.hardship
-        met = hardship.meets(1.0) if hardship.denominator else True
-        self.hardship_card.set(hardship.percent_text, "目标 100%" + ("，已达到" if met else f"，尚差 {hardship.denominator - hardship.numerator} 人"),
-                               colour=None if met else BAD)
+        goal = board.target("hardship_enrollment_rate")
+        if goal is None:
+            self.hardship_card.set(hardship.percent_text,
+                                   f"{_count(hardship.numerator)} / {_count(hardship.denominator)} 人")
+        else:
+            met = hardship.meets(goal) if hardship.denominator else True
+            self.hardship_card.set(hardship.percent_text, f"县定目标 {goal * 100:.0f}%" + (
+                "，已达到" if met else f"，尚差 {hardship.denominator - hardship.numerator} 人"),
+                colour=None if met else BAD)
         info = board.year_info
         deadline = info.deadline_text if info and info.deadline_text else ""
         self.unpaid_card.set(f"{_count(board.unpaid)} 人", deadline or "未缴费及尚未登记参保的在册居民",
@@ -334,21 +351,27 @@ class DashboardPage(QWidget):
         if latest is None:
             self.usage_card.set("—", "暂无在用慢病卡")
         else:
-            self.usage_card.set(latest.rate.percent_text, f"{latest.month}：用卡 {latest.used} 人 / 持卡 {latest.holders} 人",
-                                colour=GOOD if latest.rate.meets(USAGE_TARGET) else None)
+            goal = board.target("card_usage_rate")
+            new = f"；新增卡 本月 {board.figures.new_cards.month_count} 张" if board.figures else ""
+            self.usage_card.set(latest.rate.percent_text,
+                                f"{latest.month}：用卡 {latest.used} 人 / 持卡 {latest.holders} 人{new}",
+                                colour=GOOD if goal is not None and latest.rate.meets(goal) else None)
         figures = board.fulfilment
         total = figures.total
+        handled = (f"；本月办理救助 {board.figures.assistance_handled.month_count} 人次"
+                   if board.figures else "")
         self.assistance_card.set(figures.rate.percent_text,
                                  f"{figures.year} 年：应享 {total.people} 人，已落实 {total.people_paid} 人；"
-                                 f"金额 {figures.amount_rate.percent_text}；待落实 {total.pending} 笔")
+                                 f"金额 {figures.amount_rate.percent_text}；待落实 {total.pending} 笔{handled}")
         overdue = f"，其中已断药 {board.reminders_overdue} 人" if board.reminders_overdue else ""
         self.reminder_card.set(f"{board.reminders_due} 人", f"7 天内药品用完{overdue}",
                                colour=BAD if board.reminders_overdue else None)
         totals = board.services.totals
         parts = [f"{kind.label} {totals.get(kind.value, 0)}" for kind in
-                 (ServiceKind.HOME_VISIT, ServiceKind.MEDICINE, ServiceKind.QUESTION, ServiceKind.ERRAND,
-                  ServiceKind.REMINDER)]
-        self.service_card.set(f"{board.services.total} 次", " · ".join(parts))
+                 (ServiceKind.HOME_VISIT, ServiceKind.MEDICINE, ServiceKind.QUESTION, ServiceKind.ERRAND)]
+        # 提醒 calls are not the same work as 代购药/答疑: counted apart (issue 17.6).
+        self.service_card.set(f"{board.work_services} 次",
+                              " · ".join(parts) + f"（另有提醒电话 {board.reminder_calls} 次）")
 
     def _failed(self, error: BaseException) -> None:
         self.refresh_button.setEnabled(True)
