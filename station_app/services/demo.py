@@ -31,6 +31,7 @@ from station_app.domain.enums import (
     ServiceKind,
     SpecialGroup,
 )
+from station_app.domain.county_rules import PaymentRefused, decide_benefit_start, parse_rules
 from station_app.domain.errors import ValidationError
 from station_app.domain.idnumber import make_id
 from station_app.domain.names import pinyin_keys
@@ -394,9 +395,15 @@ def _children(rng: random.Random, mother_age: int, count: int, boy: str, girl: s
         age = rng.randint(0, max(0, mother_age - 19))
     for _ in range(count):
         sex = "M" if rng.random() < 0.52 else "F"
-        out.append((boy if sex == "M" else girl, sex, max(age, 0)))
+        out.append((boy if sex == "M" else girl, sex, _child_age(rng, age)))
         age -= rng.randint(1, 6)
     return out
+
+
+def _child_age(rng: random.Random, age: int) -> int:
+    """A child the spacing would place before birth gets a young age spread over 0–9 rather than 0:
+    clamping them all to 0 made the demo's births of this year ~1.7× last year's (issue 17.8)."""
+    return age if age >= 0 else rng.randint(0, 9)
 
 
 def _compose(rng: random.Random, size: int) -> tuple[str, list[Member]]:
@@ -506,6 +513,7 @@ class _Builder:
         self.settlement_reviews: list[dict[str, Any]] = []
         self.county_code: str = reference["county"]["code"]
         self._read_reference()
+        self._init_county_rules()
         self.villages: list[_Village] = []
         self.households: list[_Household] = []
         self.people: list[_Person] = []
@@ -881,12 +889,79 @@ class _Builder:
                             status, paid, paid_date, pay_channel = paid_, premium, day, channel
                     if status == unpaid_ and is_open and person.status_date is None:
                         self.unpaid_open_year.append(person)
-                append(dict(
+                append(self._apply_enrollment_rules(person, setting, year, dict(
                     id=self.new_id(), village_code=village_code, row_version=1, resident_id=person.id,
                     year=year, status=status, subsidy_category=subsidy_category, subsidy_fen=subsidy,
                     paid_fen=paid, paid_date=paid_date, channel=pay_channel, other_channel_note=other_note,
-                    note=note))
+                    note=note)))
         return rows
+
+    # -- the county's rules (issue 17: enrollment through the year, cards that follow the person) ---
+
+    def _init_county_rules(self) -> None:
+        rules = self.reference.get("rules") or {}
+        self.county_rules = parse_rules({k: (v.get("value") if isinstance(v, dict) else v) for k, v in rules.items()})
+        #: Person id → benefit years covered, for the cards' yearly check.
+        self.covered_years: dict[str, set[int]] = {}
+
+    def _apply_enrollment_rules(self, person: _Person, setting: _YearSetting, year: int,
+                                row: dict[str, Any]) -> dict[str, Any]:
+        """What the app would accept: no payment before birth, none the county's rules refuse
+        (a year already over, a waiting period past the year's end) — those stay 未缴费 —
+        and the 待遇起始 the rules give (domain.county_rules.decide_benefit_start)."""
+        paid_on = row["paid_date"]
+        row["benefit_start"] = None
+        if row["status"] == EnrollmentStatus.OTHER_CHANNEL.value:
+            self.covered_years.setdefault(person.id, set()).add(year)
+        if paid_on is None:
+            return row
+        if paid_on < person.birth:
+            paid_on = person.birth + timedelta(days=self.rng_enroll.randint(5, 40))
+        try:
+            if paid_on > self.today:
+                raise PaymentRefused("", "future")
+            decision = decide_benefit_start(
+                year=year, paid_on=paid_on, collection_start=setting.start, deadline=setting.deadline,
+                birth_date=person.birth, special_groups=",".join(sorted(person.groups)), gap_years=0,
+                rules=self.county_rules)
+        except PaymentRefused:
+            row.update(status=EnrollmentStatus.UNPAID.value, subsidy_category="", subsidy_fen=0, paid_fen=0,
+                       paid_date=None, channel="")
+            return row
+        row.update(paid_date=paid_on, benefit_start=decision.benefit_start)
+        self.covered_years.setdefault(person.id, set()).add(year)
+        return row
+
+    def _card_dates(self, rng: random.Random, assessed: date, issued: date) -> dict[str, Any]:
+        """待遇起始 by the county's rule (month after 审批通过), and the next 复审 due: the first
+        anniversary not long before today (reviews done on time, a few overdue)."""
+        rules = self.county_rules
+        start = rules.card_benefit_start_of(assessed, issued)
+        due = rules.review_due(start)
+        if due is not None:
+            horizon = self.today - timedelta(days=rng.randint(0, 40))
+            while due < horizon:
+                due = rules.review_due(due)
+        return dict(benefit_start=start, review_due=due)
+
+    def follow_enrollment_cards(self) -> None:
+        """Cards follow the person: an issued card of a holder not covered for this year is paused
+        (参保中断) from 1 January, or cancelled, as the county's rule says."""
+        action = self.county_rules.card_without_enrollment
+        if action == "keep":
+            return
+        year = self.today.year
+        year_start = date(year, 1, 1)
+        for card in self.cards:
+            if card["status"] != CardStatus.ISSUED.value or card["benefit_start"] is None:
+                continue
+            if year in self.covered_years.get(card["resident_id"], ()):
+                continue
+            on = max(year_start, card["issued_date"])
+            if action == "cancel":
+                card.update(status=CardStatus.CANCELLED.value, cancelled_date=on, cancel_reason="参保中断")
+            else:
+                card.update(status=CardStatus.SUSPENDED.value, suspended_date=on, suspend_reason="参保中断")
 
     # -- archive 2: chronic cards ---------------------------------------------------------
 
@@ -939,6 +1014,7 @@ class _Builder:
             assessed_by="", issued_date=None, card_no="", benefit_start=None, refused_reason="",
             cancelled_date=None, cancel_reason="", last_refill_date=None, supply_days=30,
             diagnosis_note=rng.choice(DIAGNOSIS_NOTES.get(name, (name,))),
+            review_due=None, suspended_date=None, suspend_reason="",
         )
         assessor = (rng.choice(("汉阴县人民医院", "县医保局专家组")) if class_one
                     else "漩涡镇中心卫生院" if rng.random() < 0.7 else "汉阴县人民医院")
@@ -948,7 +1024,7 @@ class _Builder:
             assessed = issued - timedelta(days=rng.randint(7, 15))  # 公示 7 days before the card
             card.update(applied_date=max(earliest, assessed - timedelta(days=rng.randint(7, 25))),
                         assessed_date=assessed, assessed_by=assessor, issued_date=issued,
-                        card_no=f"MT{issued.year}{counter:05d}", benefit_start=_next_month_start(issued))
+                        card_no=f"MT{issued.year}{counter:05d}", **self._card_dates(rng, assessed, issued))
 
         if person.status_date is not None:
             # Died or moved: the card was cancelled when the village learned of it.
@@ -980,7 +1056,7 @@ class _Builder:
                 card.update(status=C.CANCELLED.value,
                             cancelled_date=min(today, card["issued_date"] + timedelta(days=rng.randint(90, 900))),
                             cancel_reason=("治愈" if name in ("耐多药肺结核", "慢性病毒性肝炎（中度或重度）") else
-                                           rng.choice(("本人申请注销", "参保中断", "复审不再符合认定标准"))))
+                                           rng.choice(("其他：本人申请注销", "参保中断", "复审未通过"))))
             elif r < 0.97:
                 card.update(status=C.APPLIED.value, applied_date=today - timedelta(days=rng.randint(0, 20)))
             else:
@@ -1006,7 +1082,7 @@ class _Builder:
                 continue
             class_one = self.disease_by_code[card["disease_code"]][1].startswith("Ⅰ")
             bias = rng.uniform(-0.18, 0.18) + (0.2 if class_one else 0.0)  # dialysis is monthly
-            cancelled = card["cancelled_date"]
+            cancelled = card["cancelled_date"] or card.get("suspended_date")
             for i, month in enumerate(months):
                 if month < benefit_start:
                     continue
@@ -1577,6 +1653,7 @@ def build_demo(db_path: Path, *, villages: int = 20, residents: int = 60000, see
                     steps.step("enrollment", f"已写入 {year} 年度参保记录", i / len(years))
         steps.step("enrollment", "已写入三个年度的参保记录")
 
+        builder.follow_enrollment_cards()
         builder.make_usage()
         with ws.unit_of_work(actor, "build_demo", skip_outbox=True) as session:
             summary.chronic_cards = _insert(ws, session, ChronicCard, builder.cards, "演示数据：门诊慢特病卡")
