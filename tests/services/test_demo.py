@@ -169,7 +169,8 @@ def test_cards_carry_what_each_step_needs(demo):
     assert issued
     for card in issued:
         assert card.card_no and card.issued_date and card.assessed_date
-        start = card.issued_date
+        # The demo county's rule: benefits from the month after 审批通过 (认定), issue 17.4.
+        start = card.assessed_date
         assert card.benefit_start == date(start.year + (start.month == 12), start.month % 12 + 1, 1)
     for card in cards:
         if card.status == CardStatus.REFUSED.value:
