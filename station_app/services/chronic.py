@@ -25,6 +25,9 @@ S = CardStatus
 #: Cards that can have been in force at some time (the usage grid and rates look at these).
 HELD_STATUSES = (S.ISSUED.value, S.CANCELLED.value, S.SUSPENDED.value)
 _COVERED = tuple(s.value for s in EnrollmentStatus if s.is_covered)
+#: The card list's status filter value for the 复审 work list.
+REVIEW_DUE_FILTER = "review_due"
+REVIEW_WINDOW_DAYS = 30
 
 
 # -- small shared helpers (the assistance and service-log services use them too) ---------------
@@ -166,6 +169,12 @@ def assess_card(ws: Workspace, actor: Actor, card_id: str, *, assessed_date: dat
         card.status = S.ASSESSED.value
         card.assessed_date = assessed_date
         card.assessed_by = assessed_by.strip()
+
+
+def county_card_rules(ws: Workspace):
+    """The county's rules (待遇起始, 复审 …) for dialogs that preview them."""
+    with ws.read() as session:
+        return county_rules(session, ws.station.county_code if ws.station else None)
 
 
 def suggest_card_no(ws: Workspace, issued: date | None = None) -> str:
@@ -554,7 +563,11 @@ def card_ids(ws: Workspace, actor: Actor, filters: CardFilters | None = None, so
                  .where(ChronicCard.deleted.is_(False), in_scope(ChronicCard.village_code, allowed)))
         if filters.village_code:
             query = query.where(ChronicCard.village_code == filters.village_code)
-        if filters.status:
+        if filters.status == REVIEW_DUE_FILTER:
+            # The 复审 work list: issued cards whose review falls due within 30 days, or is overdue.
+            query = query.where(ChronicCard.status == S.ISSUED.value, ChronicCard.review_due.is_not(None),
+                                ChronicCard.review_due <= date.today() + timedelta(days=REVIEW_WINDOW_DAYS))
+        elif filters.status:
             query = query.where(ChronicCard.status == filters.status)
         if filters.disease_code:
             query = query.where(ChronicCard.disease_code == filters.disease_code)

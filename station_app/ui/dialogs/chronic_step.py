@@ -66,8 +66,11 @@ class CardStepDialog(FormDialog):
             self.subtitle.setText(who + "\n居民自行取药时登记；村医代购药请在“续药提醒”中点“代购药”。")
 
     def _show_start(self) -> None:
-        start = rules.benefit_start(self.date.value())
-        self.start.setText(f"{start.isoformat()}（发卡次月 1 日起享受待遇）")
+        if not hasattr(self, "_county"):
+            self._county = svc.county_card_rules(self.ctx.ws)  # one small read when the dialog opens
+        start = self._county.card_benefit_start_of(self.card.assessed_date, self.date.value())
+        basis = "审批通过（认定）" if self._county.card_benefit_start == "month_after_approval" else "发卡"
+        self.start.setText(f"{start.isoformat()}（{basis}次月 1 日起享受待遇，县医保局规定）")
 
     def submit(self) -> Callable[[], Any]:
         ws, actor, card_id, on = self.ctx.ws, self.ctx.actor, self.card.id, self.date.value()

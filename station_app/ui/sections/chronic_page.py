@@ -9,6 +9,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter
 from PySide6.QtWidgets import (
+    QMessageBox,
     QApplication,
     QComboBox,
     QHBoxLayout,
@@ -68,7 +69,8 @@ CARD_COLUMNS = (
     Column("card_no", "卡号", width=124),
     Column("benefit_start", "待遇起始", width=104),
     Column("refill_due", "断药日期", width=104, tooltip="上次取药日期 + 供药天数"),
-    Column("note", "未通过 / 注销原因", width=200, sort_key=None),
+    Column("review_due", "复审到期", width=104, sort_key=None, tooltip="县医保局规定的复审周期"),
+    Column("note", "未通过 / 注销 / 暂停原因", width=200, sort_key=None),
 )
 STATUS_COLUMN = next(i for i, c in enumerate(CARD_COLUMNS) if c.key == "status")
 
@@ -128,7 +130,7 @@ class CardListTab(QWidget):
         self._select_after_load: str | None = None
 
         self.village = _combo(svc.village_choices(ws, actor))
-        self.status = _combo(CardStatus.choices())
+        self.status = _combo(CardStatus.choices() + [(svc.REVIEW_DUE_FILTER, "复审到期（30 天内）")])
         self.disease = _combo([(d.code, d.name) for d in svc.disease_choices(ws)])
         self.disease.setMinimumWidth(180)
         self.search = QLineEdit()
@@ -158,6 +160,11 @@ class CardListTab(QWidget):
         self.refuse_button = QPushButton("未通过")
         self.cancel_button = QPushButton("注销")
         self.refill_button = QPushButton("登记取药")
+        self.review_button = QPushButton("复审…")
+        self.review_button.setToolTip("复审通过：下次复审按县医保局周期顺延；未通过：注销，原因“复审未通过”")
+        self.follow_button = QPushButton("年度参保核对")
+        self.follow_button.setToolTip("本年度未参保的持卡人，按县医保局规定暂停（或注销）慢病卡，原因“参保中断”；\n"
+                                      "已重新参保的恢复。")
         self.export_button = QPushButton("导出 Excel")
         self.new_button.clicked.connect(self.new_card)
         self.edit_button.clicked.connect(self.edit_card)
@@ -166,15 +173,19 @@ class CardListTab(QWidget):
         self.refuse_button.clicked.connect(lambda: self.step("refuse"))
         self.cancel_button.clicked.connect(lambda: self.step("cancel"))
         self.refill_button.clicked.connect(lambda: self.step("refill"))
+        self.review_button.clicked.connect(self.review)
+        self.follow_button.clicked.connect(self.follow_enrollment)
         self.export_button.clicked.connect(self.export)
         if not self.is_clerk:
             for button in (self.assess_button, self.issue_button, self.refuse_button):
                 button.setToolTip("认定、发卡由乡镇医保专干办理")
         actions = QHBoxLayout()
         for button in (self.new_button, self.edit_button, self.assess_button, self.issue_button, self.refuse_button,
-                       self.cancel_button, self.refill_button):
+                       self.cancel_button, self.refill_button, self.review_button):
             actions.addWidget(button)
         actions.addStretch(1)
+        if self.is_clerk:
+            actions.addWidget(self.follow_button)
         actions.addWidget(self.export_button)
 
         self.model = CardTableModel(CARD_COLUMNS, lambda ids: svc.card_rows(ws, ids), parent=self)
@@ -262,6 +273,7 @@ class CardListTab(QWidget):
         self.refuse_button.setEnabled(self.is_clerk and CardStatus.REFUSED in steps)
         self.cancel_button.setEnabled(CardStatus.CANCELLED in steps)
         self.refill_button.setEnabled(status == CardStatus.ISSUED.value)
+        self.review_button.setEnabled(self.is_clerk and status == CardStatus.ISSUED.value)
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -306,6 +318,43 @@ class CardListTab(QWidget):
             if step == "issue" and isinstance(dialog.result_value, date):
                 extra = f"，{dialog.result_value.isoformat()} 起享受待遇"
             self._after_write(detail.id, f"{detail.resident_name}（{detail.disease_name}）{done}{extra}。")
+
+    def review(self) -> None:
+        """复审 of the selected card (issue 17.4): passed, or not (注销, 复审未通过)."""
+        detail = self._detail()
+        if detail is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "慢病卡复审",
+                          f"{detail.resident_name}（{detail.disease_name}）复审结论：", parent=self)
+        passed = box.addButton("复审通过", QMessageBox.ButtonRole.AcceptRole)
+        failed = box.addButton("复审未通过（注销）", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("取消", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        if box.clickedButton() not in (passed, failed):
+            return
+        ok = box.clickedButton() is passed
+        ws, actor, card_id = self.ctx.ws, self.ctx.actor, detail.id
+
+        def done(due) -> None:
+            text = f"复审通过，下次复审 {due.isoformat()}。" if ok and due else (
+                "复审通过。" if ok else "复审未通过，慢病卡已注销。")
+            self._after_write(card_id, f"{detail.resident_name}（{detail.disease_name}）{text}")
+        self.ctx.tasks.run_write(lambda: svc.review_card(ws, actor, card_id, passed=ok), done,
+                                 lambda e: _set_error(self.message, error_text(e), True),
+                                 name="chronic_review", owner=self)
+
+    def follow_enrollment(self) -> None:
+        year = date.today().year
+        answer = QMessageBox.question(self, "年度参保核对",
+                                      f"按 {year} 年度参保情况核对慢病卡：未参保的持卡人按县医保局规定暂停（或注销），"
+                                      "已重新参保的恢复。继续？")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        ws, actor = self.ctx.ws, self.ctx.actor
+        self.ctx.tasks.run_write(lambda: svc.follow_enrollment(ws, actor, year),
+                                 lambda r: self._after_write(None, f"{year} 年度参保核对完成：{r.text}。"),
+                                 lambda e: _set_error(self.message, error_text(e), True),
+                                 name="chronic_follow_enrollment", owner=self)
 
     def export(self) -> None:
         ws, actor, village = self.ctx.ws, self.ctx.actor, self.village.currentData() or None

@@ -61,6 +61,7 @@ COLUMNS = (
     Column("due_yuan", "应缴(元)", align_right=True, width=76, sort_key=None),
     Column("paid_yuan", "实缴(元)", align_right=True, width=76),
     Column("paid_date", "缴费日期", width=96),
+    Column("benefit_start", "待遇起始", width=96, sort_key=None),
     Column("channel", "渠道", width=90),
     Column("phone", "电话", width=110),
     Column("resident_status", "居民状态", width=70),
@@ -71,6 +72,7 @@ STATUS_COLOURS = {
     EnrollmentStatus.PAID.value: "#1b7f3b", EnrollmentStatus.SUBSIDISED.value: "#1b6f8f",
     EnrollmentStatus.OTHER_CHANNEL.value: "#4b5b6b", EnrollmentStatus.NOT_REQUIRED.value: "#8a96a3",
     EnrollmentStatus.UNPAID.value: "#b3261e", svc.NO_RECORD: "#b3261e",
+    EnrollmentStatus.TO_VERIFY.value: "#8a5a00",
 }
 BANNER_STYLES = {
     "open": "background:#fff4e0; color:#8a4b00; border:1px solid #f0c27a;",
@@ -233,6 +235,8 @@ class EnrollmentTab(QWidget):
         more = QMenu(self.more_button)
         self.other_action = more.addAction("其他渠道参保（职工医保、外地参保、军人…）…")
         self.not_required_action = more.addAction("无需参保（死亡、迁出…）…")
+        self.confirm_action = more.addAction("待核实确认为其他渠道参保")
+        self.confirm_action.setToolTip("上年其他渠道参保、本年度待核实的人员：核实仍在其他渠道参保后确认（选中的，或当前年度全部）。")
         more.addSeparator()
         self.unpaid_action = more.addAction("改为未缴费")
         self.more_button.setMenu(more)
@@ -297,6 +301,7 @@ class EnrollmentTab(QWidget):
         self.other_action.triggered.connect(self.set_other_channel)
         self.not_required_action.triggered.connect(self.set_not_required)
         self.unpaid_action.triggered.connect(self.set_unpaid)
+        self.confirm_action.triggered.connect(self.confirm_other_channel)
         self.apply_button.clicked.connect(self.apply_subsidies)
         self.new_year_button.clicked.connect(self.start_new_year)
         self.unpaid_list_button.clicked.connect(self.show_unpaid_list)
@@ -648,6 +653,24 @@ class EnrollmentTab(QWidget):
     def set_not_required(self) -> SubmitDialog | None:
         return self._note_action(EnrollmentStatus.NOT_REQUIRED.value, "无需参保", "原因", svc.NOT_REQUIRED_REASONS,
                                  "不计入应参保人数（如死亡、迁出）。")
+
+    def confirm_other_channel(self) -> None:
+        """待核实 → 其他渠道参保 (issue 17.3): the selected people, or every 待核实 of the year."""
+        if self.year is None:
+            return
+        ids = self.selected_ids() or None
+        scope = f"选中的 {len(ids):,} 人中" if ids else "本年度全部"
+        if not self.confirm("确认其他渠道参保", f"将{scope}待核实的人员确认为其他渠道参保（保留原参保渠道）？"):
+            return
+        ws, actor, year = self.ctx.ws, self.ctx.actor, self.year
+        self._set_busy(True, "保存中…")
+
+        def done(result: svc.BulkResult) -> None:
+            self._after_write(ids or [], bulk_text(result, "已确认为其他渠道参保"))
+            if not ids:
+                self.reload()
+        self.tasks.run_write(lambda: svc.confirm_other_channel(ws, actor, ids, year), done,
+                             self._failed, name="enrollment_confirm_other_channel", owner=self)
 
     def set_unpaid(self) -> None:
         ids = self.selected_ids()
