@@ -51,6 +51,12 @@ MAX_SUPPLY_DAYS = 90  # long prescriptions for chronic disease are capped at 12 
 REFILL_WINDOW_DAYS = 7
 
 
+def people_count(cards: Iterable, holder: str = "resident_id") -> int:
+    """How many people hold the given cards: a notice or figure that says 人 counts people, not
+    cards (two cards of one person are one 持卡人; docs/FIGURES.md)."""
+    return len({getattr(card, holder) if not isinstance(card, Mapping) else card[holder] for card in cards})
+
+
 def require_clerk(role: str, what: str) -> None:
     """认定/发卡/审核/发放 are for the 乡镇医保专干 (or an admin)."""
     if role not in CLERK_ROLES:

@@ -78,11 +78,12 @@ def enrollment_rate(covered: int, required: int) -> Ratio:
 
 
 def enrollment_rate_of(statuses: Iterable[EnrollmentStatus | str]) -> Ratio:
-    """参保率 from one enrollment status per 在册 resident for the year."""
+    """参保率 from one enrollment status per resident of the year (docs/FIGURES.md): 无需参保 and
+    待核实 are in neither count."""
     covered = required = 0
     for status in statuses:
         status = EnrollmentStatus(status)
-        if status is EnrollmentStatus.NOT_REQUIRED:
+        if not status.is_required:
             continue
         required += 1
         covered += status.is_covered

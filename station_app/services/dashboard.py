@@ -12,8 +12,6 @@ from . import assistance, chronic, enrollment, entitlement, figures, service_log
 from .changes import Actor
 from .workspace import Workspace
 
-#: The enrollment statuses that count as "not yet paid" on the dashboard.
-_UNPAID_KEYS = ("unpaid", enrollment.NO_RECORD)
 
 
 @dataclass
@@ -65,7 +63,7 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None) ->
     year = enrollment.default_year(ws, today)
     info = enrollment.year_info(ws, year, actor=actor, today=today) if year else None
     kpis = enrollment.enrollment_kpis(ws, actor, year) if year else None
-    unpaid = sum(kpis.counts.get(k, 0) for k in _UNPAID_KEYS) if kpis else 0
+    unpaid = kpis.unpaid if kpis else 0  # 在册 only: the unpaid list (docs/FIGURES.md)
     reminders = chronic.refill_reminders(ws, actor, today=today)
     overdue = sum(1 for r in reminders if r.days_left < 0)
     figs = figures.load_figures(ws, actor, today=today)

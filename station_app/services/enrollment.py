@@ -513,8 +513,10 @@ class EnrollmentKpis:
     by_special_group: dict[str, Ratio]
     by_village: list[PlaceRate]
     by_group: list[PlaceRate]
-    #: 在册 residents by status code (NO_RECORD for those without a record).
+    #: Residents of the year by status code (NO_RECORD for those without a record).
     counts: dict[str, int]
+    #: 在册 residents still owing (未缴费 or no record): the unpaid list's people.
+    unpaid: int = 0
 
 
 def enrollment_kpis(ws: Workspace, actor: Actor, year: int) -> EnrollmentKpis:
@@ -523,11 +525,12 @@ def enrollment_kpis(ws: Workspace, actor: Actor, year: int) -> EnrollmentKpis:
         villages = villages_in_scope(session, actor)
         rows = session.execute(
             select(Resident.village_code, Resident.group_code, Resident.special_groups, Enrollment.status,
-                   func.count())
+                   Resident.status == ResidentStatus.REGISTERED.value, func.count())
             .select_from(Resident).outerjoin(Enrollment, _year_join(year))
             .where(Resident.deleted.is_(False), resident_of_year(year),
                    in_scope(Resident.village_code, villages))
-            .group_by(Resident.village_code, Resident.group_code, Resident.special_groups, Enrollment.status)).all()
+            .group_by(Resident.village_code, Resident.group_code, Resident.special_groups, Enrollment.status,
+                      Resident.status == ResidentStatus.REGISTERED.value)).all()
         hardship_codes = _rules_of(ws, session).hardship_codes
         names = place_names(session)
         orders = dict(session.execute(select(Place.code, Place.sort_order)).all())
@@ -536,9 +539,12 @@ def enrollment_kpis(ws: Workspace, actor: Actor, year: int) -> EnrollmentKpis:
     by_group_code: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     by_village: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     by_place: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for village, group, groups, status, count in rows:
+    unpaid = 0
+    for village, group, groups, status, registered, count in rows:
         status = status or NO_RECORD
         total[status] += count
+        if registered and status in (NO_RECORD, EnrollmentStatus.UNPAID.value):
+            unpaid += count
         by_village[village or ""][status] += count
         by_place[(village or "", group or "")][status] += count
         codes = set(groups.split(",")) if groups else set()
@@ -551,7 +557,8 @@ def enrollment_kpis(ws: Workspace, actor: Actor, year: int) -> EnrollmentKpis:
                      for code, c in sorted(by_village.items(), key=lambda kv: (orders.get(kv[0], 0), kv[0]))]
     group_rates = [PlaceRate(group, names.get(group, "未分组") if group else "未分组", village, _ratio_of(c))
                    for (village, group), c in sorted(by_place.items(), key=lambda kv: (kv[0][0], orders.get(kv[0][1], 0), kv[0][1]))]
-    return EnrollmentKpis(year, _ratio_of(total), _ratio_of(hardship), special, village_rates, group_rates, dict(total))
+    return EnrollmentKpis(year, _ratio_of(total), _ratio_of(hardship), special, village_rates, group_rates, dict(total),
+                          unpaid)
 
 
 # ================================================================================= status changes

@@ -131,3 +131,9 @@ def test_a_suspended_card_cannot_be_used_for_services(town):
         chronic.buy_medicine(town.ws, town.doctor_a, card, today=TODAY)
     chronic.resume_card(town.ws, town.clerk, card)
     assert _detail(town, card).status == "issued"
+
+
+def test_people_count_for_notices():
+    """For the chronic notice's 「持卡 N 人」 (notices are h11's): people, not cards."""
+    cards = [{"resident_id": "a"}, {"resident_id": "a"}, {"resident_id": "b"}]
+    assert rules.people_count(cards) == 2

@@ -146,7 +146,7 @@ class PaymentDialog(SubmitDialog):
         who = (name or "1 人") if count == 1 else f"{count:,} 人"
         super().__init__("标记已缴费", f"登记 {info.year} 年度已缴费：{who}", tasks, submit, parent)
         default_day = today
-        if info.deadline and today > info.deadline:
+        if info.deadline and today > info.deadline and not info.late_enrollment:
             default_day = info.deadline
         self.date_edit = date_edit(default_day)
         self.channel_combo = channel_combo()
@@ -158,8 +158,10 @@ class PaymentDialog(SubmitDialog):
             self.form.addRow("缴费金额", self.amount_spin)
         lines = []
         if info.has_setting and info.collection_start and info.deadline:
+            after = ("截止后参保的设待遇等待期（新生儿、特殊群体除外），待遇起始日期按县医保局规定计算。"
+                     if info.late_enrollment else "截止后除特殊群体外不能补缴。")
             lines.append(f"征缴期 {info.collection_start:%Y-%m-%d} 至 {info.deadline:%Y-%m-%d}；"
-                         f"个人缴费 {yuan(info.premium_fen)} 元。截止后除特殊群体外不能补缴。")
+                         f"个人缴费 {yuan(info.premium_fen)} 元。{after}")
         if count > 1:
             lines.append("金额按各人应缴计（已享定额资助的只缴个人部分，登记为资助参保）；"
                          "已参保、无需参保或已死亡/迁出的人员会跳过。")
@@ -184,7 +186,7 @@ class SubsidyDialog(SubmitDialog):
             self.category_combo.addItem(c)
         self.category_combo.setCurrentText(category)
         self.subsidy_spin = money_spin(subsidy_fen if subsidy_fen is not None else info.premium_fen)
-        self.date_edit = date_edit(min(today, info.deadline) if info.deadline else today)
+        self.date_edit = date_edit(min(today, info.deadline) if info.deadline and not info.late_enrollment else today)
         self.channel_combo = channel_combo()
         self.share_label = QLabel("")
         self.form.addRow("资助类别", self.category_combo)
