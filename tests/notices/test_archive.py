@@ -36,17 +36,18 @@ def test_issue_list_reprint_round_trip(village):
     entry = listed[0]
     assert entry.kind_label == "参保情况" and entry.issued_by == "admin" and entry.issued_by_name == "管理员"
     assert (entry.period_start, entry.period_end) == (TODAY, date(2027, 4, 7))
-    assert entry.pages == issued.pages and entry.paper == "A4L" and entry.sha256 == issued.sha256
+    assert entry.pages == issued.pages and entry.paper == "A4" and entry.sha256 == issued.sha256
+    assert entry.layout == "roster" and entry.disclosure == "none"
     assert entry.state(date(2027, 4, 3)) == "公示中" and entry.state(date(2027, 4, 8)) == "已结束"
     path = notices.reprint_path(village.ws, village.admin, issued.id)
     assert path.read_bytes() == issued.pdf_path.read_bytes()
     # The data it was made from: masked rows and parameters, as printed.
     doc = notices.archived_document(village.ws, village.admin, issued.id)
-    assert doc.rows[0][3] == "张*丰"
+    assert doc.rows[0][1] == "张*丰"
     with village.ws.read() as session:
         row = session.get(Notice, issued.id)
         assert all(number not in row.data_json for number in village.ids)
-        assert json.loads(row.data_json)["paper"] == "A4L"
+        assert json.loads(row.data_json)["paper"] == "A4"
         # recorded like every write: audited and queued for sync
         assert session.scalar(select(AuditEntry).where(AuditEntry.row_id == issued.id,
                                                        AuditEntry.action == "issue_notice"))
@@ -148,7 +149,7 @@ def test_settings_are_stored_audited_and_guarded(village):
                                                        AuditEntry.row_id == "notice.id_mode"))
     doc = notices.prepare_notice(ws, admin, "enrollment", VILLAGE_A, 2027, today=TODAY)
     assert doc.period_days == 10 and doc.supervision_phone == "0915-5212345"
-    assert doc.rows[0][5] == "*" * 18
+    assert doc.rows[0][2] == "*" * 18
     clerk = Actor("clerk", "专干", "township_clerk", "610921103000", "XW-TS")
     with pytest.raises(PermissionDenied, match="管理员"):
         notices.save_settings(ws, clerk, notices.NoticeSettings(masking_enabled=False))
@@ -160,15 +161,16 @@ def test_batch_for_every_village_with_progress_and_cancel(village, tmp_path):
     seen = []
     result = notices.batch_notices(village.ws, village.admin, 2027, out_dir=tmp_path, today=TODAY,
                                    progress=lambda done, total, msg: seen.append((done, total, msg)))
-    assert len(result.items) == 8 and not result.cancelled
-    assert sorted(p.name for p in tmp_path.iterdir())[:2] == ["610921103201-群英村-assistance.pdf",
-                                                             "610921103201-群英村-chronic.pdf"]
+    # 堰坪村 has no people: its three record-based notices are skipped, not printed empty.
+    assert len(result.items) == 8 and len(result.made) == 5 and not result.cancelled
+    assert sorted(p.name for p in tmp_path.iterdir())[:2] == ["610921103201-群英村-assistance-2027.pdf",
+                                                             "610921103201-群英村-chronic-2027.pdf"]
     assert seen[0] == (0, 8, "") and seen[-1][:2] == (8, 8)
     calls = iter(range(100))
     stopped = notices.batch_notices(village.ws, village.admin, 2027, out_dir=tmp_path / "b", archive=True,
                                     today=TODAY, cancel=lambda: next(calls) >= 3)
-    assert stopped.cancelled and 0 < len(stopped.items) < 8
-    assert len(notices.list_notices(village.ws, village.admin)) == len(stopped.items)
+    assert stopped.cancelled and 0 < len(stopped.made) < 5
+    assert len(notices.list_notices(village.ws, village.admin)) == len(stopped.made)
 
 
 def test_default_year_follows_the_kind():

@@ -45,6 +45,7 @@ def test_batch_command(village, tmp_path, capsys):
     db = str(village.ws.db_path)
     assert main(["notice-batch", "--db", db, "--year", "2027", "--out-dir", str(tmp_path / "all")]) == 0
     captured = capsys.readouterr()
-    assert "已生成 8 份公示（2 个村" in captured.out
+    assert "已生成 5 份公示（2 个村" in captured.out
+    assert "跳过 3 份" in captured.out and "堰坪村2027年度没有参保记录" in captured.out
     assert "100.0%" in captured.err
-    assert len(list((tmp_path / "all").glob("*.pdf"))) == 8
+    assert len(list((tmp_path / "all").glob("*.pdf"))) == 5
