@@ -393,7 +393,10 @@ def issue_notice(ws: Workspace, actor: Actor, kind: str, village_code: str, year
             return IssuedNotice(n.id, n.title, _resolve(n.pdf_path), n.sha256, int(_meta(n).get("pages", pages)),
                                 reused=True, issued_at=n.issued_at, version=versions[n.id],
                                 replaces_id=n.replaces_id, change_reason=n.change_reason or "")
-    previous = earlier[0] if earlier else None
+    # The version to replace: the newest one no other version replaces (issued_at has whole seconds).
+    replaced = {n.replaces_id for n in earlier}
+    heads = [n for n in earlier if n.id not in replaced]
+    previous = (heads or earlier)[0] if earlier else None
     reason = (reason or "").strip()
     if previous is not None and not reason:
         reason = describe_change(_meta(previous).get("document"), doc.to_dict())

@@ -186,3 +186,20 @@ def test_whole_notices_from_the_database_never_hold_a_clear_name_or_id(property_
         if kind != "policy":
             for name in clear_names:
                 assert mask_name(name) in text
+
+
+# --------------------------------------------------------------------------- issue 11.8: minimum disclosure
+
+
+def test_default_disclosure_shows_cards_and_dates_only(village):
+    """Finding: the chronic notice printed 「Ⅰ类（按住院待遇）」 and the assistance notice 「因病致贫重病患者」."""
+    chronic = prepare(village, "chronic")
+    assert [c.title for c in chronic.columns] == ["序号", "村民小组", "姓名", "身份证号", "办卡日期",
+                                                 "待遇起始\n日期", "办理状态"]
+    assert chronic.rows[0][4:] == ["2027-02-01", "2027-02-01", "新办卡"]
+    assert "心脑血管类" not in chronic.all_text() and "高血压" not in chronic.all_text()
+    assert "不公示病种" in chronic.notes[-1]
+    assistance = prepare(village, "assistance")
+    assert [c.title for c in assistance.columns][-2:] == ["救助金额\n(元)", "发放日期"]
+    assert "特困人员" not in assistance.all_text() and "住院救助" not in assistance.all_text()
+    assert assistance.masking["disclosure"] == "none"
