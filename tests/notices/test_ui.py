@@ -174,3 +174,39 @@ def test_policy_page_lists_policies_and_prints_the_poster(qtbot, village, tasks,
     widget.exec_dialog = fake_exec
     widget.print_poster()
     assert "医保惠民政策公示" in printed_text(tmp_path / "poster.pdf")
+
+
+def test_layout_and_disclosure_are_chosen_and_shown_in_the_dialog(page, tmp_path):
+    chooser = page.chooser
+    chooser.set_kind("chronic")
+    assert not chooser.disclosure_label.isHidden()
+    assert "不公示病种" in chooser.disclosure_label.text() and "县级设置" in chooser.disclosure_label.text()
+
+    def fake_exec(dialog):
+        dialog.disclosure.setCurrentIndex(dialog.disclosure.findData("category"))
+        dialog.layout_choice.setCurrentIndex(dialog.layout_choice.findData("summary"))
+        return QDialog.DialogCode.Accepted
+
+    page.exec_dialog = fake_exec
+    page.edit_settings()
+    saved = svc.get_settings(page.ws)
+    assert (saved.disclosure, saved.layout) == ("category", "summary")
+    assert "病种类别" in chooser.disclosure_label.text()
+    chooser.set_kind("enrollment")
+    assert chooser.layout_choice.currentData() == "summary"
+    target = tmp_path / "summary.pdf"
+    page.ask_save_path = lambda _s: str(target)
+    page.export_pdf()
+    assert page.errors == [] and "合计" in pdftotext_raw(target)
+
+
+def test_empty_year_is_refused_on_the_page_unless_ticked(page, tmp_path):
+    page.chooser.set_kind("assistance")
+    page.chooser.year.setValue(2030)
+    target = tmp_path / "a.pdf"
+    page.ask_save_path = lambda _s: str(target)
+    page.export_pdf()
+    assert isinstance(page.errors[-1], svc.NoticeEmpty) and not target.exists()
+    page.chooser.allow_empty.setChecked(True)
+    page.export_pdf()
+    assert target.is_file() and "本年度无" in pdftotext_raw(target).replace(" ", "")

@@ -329,7 +329,7 @@ class NoticePreviewDialog(QDialog):
 
 
 class NoticeSettingsDialog(QDialog):
-    """公示设置: masking, ID display, 公示期, supervision phone, paper, disease column."""
+    """公示设置: masking, ID display, 公示期, supervision phone, paper, enrollment layout, disclosure."""
 
     def __init__(self, settings: svc.NoticeSettings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -732,6 +732,7 @@ class NoticesPage(QWidget, NoticeActions):
         def done(saved: svc.NoticeSettings) -> None:
             self.settings = self.chooser.settings = saved
             self.chooser.days.setValue(saved.period_days)
+            self.chooser.layout_choice.setCurrentIndex(max(0, self.chooser.layout_choice.findData(saved.layout)))
             self.chooser._kind_changed()
             self.status.setText("公示设置已保存。")
 
