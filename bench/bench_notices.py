@@ -109,8 +109,8 @@ def progress(done, total, message):
         print(f"  {{done}}/{{total}} {{message}}", file=sys.stderr, flush=True)
 t0 = time.perf_counter()
 result = notices.batch_notices(ws, actor, {year}, out_dir={out!r}, progress=progress)
-report(notice_s=time.perf_counter() - t0, notices=len(result.items), pages=result.pages,
-       villages=len({{i.village_code for i in result.items}}))
+report(notice_s=time.perf_counter() - t0, notices=len(result.made), pages=result.pages,
+       villages=len({{i.village_code for i in result.made}}))
 """
 
 

@@ -343,7 +343,7 @@ def _check_notice(ws, actor, village: str, out, work: Path) -> None:
         out(f"  [--] 本版本不含公示模块（{error.name}），跳过公示 PDF")
         return
     ensure_app()
-    doc = notices.prepare_notice(ws, actor, "policy", village, date.today().year + 1)
+    doc = notices.prepare_notice(ws, actor, "policy", village, date.today().year + 1, allow_empty=True)
     pdf, pages = notices.render_notice(doc, "A4", work / "notice.pdf")
     if not pdf.startswith(b"%PDF") or pages < 1:
         raise RuntimeError("公示 PDF 内容不对")

@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 
-from PySide6.QtCore import QCoreApplication, QLibraryInfo
+from PySide6.QtCore import QCoreApplication, QHashSeed, QLibraryInfo
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication, QRawFont
 
 from station_app import paths
@@ -55,10 +55,16 @@ def _has_offscreen_plugin() -> bool:
 
 
 def ensure_fonts() -> str:
-    """Register the bundled fonts once per process; returns the family to select."""
+    """Register the bundled fonts once per process; returns the family to select.
+
+    Also makes Qt's hashing deterministic: QPdfWriter writes its fonts (regular, bold) in QHash
+    order, which with Qt's per-process random seed made the same notice give different bytes in
+    two runs. A notice's PDF must depend on its content only (the archive compares SHA-256).
+    """
     global _registered
     with _lock:
         if _registered is None:
+            QHashSeed.setDeterministicGlobalSeed()
             files = paths.font_files()
             families: set[str] = set()
             for path in files:
@@ -83,6 +89,12 @@ def notice_font(point_size: float, bold: bool = False) -> QFont:
     font.setStyleStrategy(QFont.StyleStrategy.NoFontMerging)
     font.setHintingPreference(QFont.HintingPreference.PreferNoHinting)
     font.setKerning(True)
+    # Noto Sans SC's 'locl' feature swaps digits next to a Latin letter (the X of an ID number:
+    # 610921********287X) for proportional glyphs that have no cmap entry. Qt's PDF writer names
+    # each embedded glyph by a cmap look-up only, so those digits had no text at all (pdftotext
+    # read "******** X"). With 'locl' off every glyph a notice draws is a cmap glyph; the test
+    # tests/notices/test_text_layer.py checks that for every character a notice can print.
+    font.setFeature(QFont.Tag("locl"), 0)
     return font
 
 

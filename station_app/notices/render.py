@@ -7,7 +7,8 @@ device only — no widget — so it runs in a worker thread (create the device i
 
 A4 is set in 12 pt and more for elderly readers; A3 (the village board) scales everything by
 1.4. The PDF is made reproducible: fixed dates and document id derived from the content, and
-the text layer names each glyph by its ideograph (see ``qtenv.radical_aliases``).
+the text layer names each glyph by its ideograph (see ``qtenv.radical_aliases``). The enrollment
+roster is set in narrow side-by-side columns (``Composer.roster``) so a board holds it.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ SIZE_TABLE = 12.0
 SIZE_FOOTER = 11.0
 SIZE_SECTION = 15.0
 SIZE_POSTER_BODY = 13.5
+#: The compact roster: 10.5 pt on A4 (≥ 10 pt for the board; A3 scales it like the rest).
+SIZE_ROSTER = 10.0
+ROSTER_GUTTER_MM = 3.0
+#: Roster row pitch in ems: the printed-roster density (Noto's own line height is 1.45 em).
+ROSTER_ROW_EM = 1.3
+#: A roster column starts only if this many rows fit under its header (no orphaned headers).
+ROSTER_MIN_ROWS = 3
 
 
 class RenderCancelled(Exception):
@@ -104,6 +112,9 @@ class Atom:
     gap: bool = False  # dropped at the top of a page
     table: "TableSpec | None" = None  # set on table rows: the header to repeat on a new page
     is_header: bool = False
+    #: A flow that can be cut (the multi-column roster): split(room) → (part that fits, rest) or
+    #: (None, self) when not even its minimum fits in ``room``.
+    split: "Callable[[float], tuple[Atom | None, Atom | None]] | None" = None
 
 
 @dataclass
@@ -332,6 +343,98 @@ class Composer:
             atoms.append(Atom(h, lambda p, x, y, d=d, h=h: d(p, x, y, h), table=spec))
         return atoms
 
+    def roster(self, titles: list[str], aligns: list[str], rows: list[list[str]], *,
+               size: float = SIZE_ROSTER) -> list[Atom]:
+        """Narrow rows set two or three times side by side, every cell on one line.
+
+        Columns are as wide as their widest cell, so nothing wraps; as many side-by-side copies
+        as fit the paper are used. Rows run down the first copy, then the next; the last page is
+        balanced. The header is repeated at the top of every copy.
+        """
+        body_font, head_font = self.font(size), self.font(size, True)
+        body_fm, head_fm = self.metrics(body_font), self.metrics(head_font)
+        em = size * self.scale * self.pt
+        pad = 0.25 * em
+        n_cols = len(titles)
+        widest = [head_fm.horizontalAdvance(t) for t in titles]
+        seen: list[set[str]] = [set() for _ in range(n_cols)]
+        for row in rows:
+            for i, cell in enumerate(row):
+                if cell not in seen[i]:
+                    seen[i].add(cell)
+                    widest[i] = max(widest[i], body_fm.horizontalAdvance(cell))
+        want = [w + 2 * pad for w in widest]
+        gutter = ROSTER_GUTTER_MM * self.mm * self.scale
+        block = sum(want)
+        copies = max(1, int((self.width + gutter) // (block + gutter)))
+        block_w = (self.width - (copies - 1) * gutter) / copies
+        widths = [w * block_w / block for w in want]  # ≥ want when it fits (copies ≥ 1)
+        xs = [0.0]
+        for w in widths:
+            xs.append(xs[-1] + w)
+        row_h = ROSTER_ROW_EM * em
+        head_h = ROSTER_ROW_EM * em
+        # Baseline that centres the ideographic em box (0.88 em above, 0.12 em below) in the row.
+        baseline = row_h / 2 + 0.38 * em
+        pen = QPen(RULE)
+        pen.setWidthF(0.5 * self.pt)
+
+        def cell_x(i: int, text: str, fm: QFontMetricsF) -> float:
+            room = widths[i] - 2 * pad
+            adv = fm.horizontalAdvance(text)
+            if aligns[i] == "left":
+                return xs[i] + pad
+            if aligns[i] == "right":
+                return xs[i] + pad + room - adv
+            return xs[i] + pad + (room - adv) / 2
+
+        def draw_copy(p: QPainter, x: float, y: float, chunk: list[list[str]], start: int) -> None:
+            p.fillRect(QRectF(x, y, block_w, head_h), HEADER_FILL)
+            p.setPen(INK)
+            p.setFont(head_font)
+            for i, t in enumerate(titles):
+                p.drawText(QPointF(x + cell_x(i, t, head_fm), y + baseline), t)
+            p.setFont(body_font)
+            for k, row in enumerate(chunk):
+                top = y + head_h + k * row_h
+                if (start + k) % 2:
+                    p.fillRect(QRectF(x, top, block_w, row_h), ZEBRA_FILL)
+                for i, cell in enumerate(row):
+                    p.drawText(QPointF(x + cell_x(i, cell, body_fm), top + baseline), cell)
+            height = head_h + len(chunk) * row_h
+            p.setPen(pen)
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(x, y, block_w, height))
+            p.drawLine(QPointF(x, y + head_h), QPointF(x + block_w, y + head_h))
+            for xi in xs[1:-1]:
+                p.drawLine(QPointF(x + xi, y), QPointF(x + xi, y + height))
+
+        def make(remaining: list[list[str]]) -> Atom:
+            def split(room: float, remaining=remaining) -> tuple[Atom | None, Atom | None]:
+                per_col = int((room - head_h) // row_h)
+                if per_col < min(ROSTER_MIN_ROWS, len(remaining)):
+                    return None, None
+                capacity = per_col * copies
+                if len(remaining) <= capacity:
+                    per_col = -(-len(remaining) // copies)
+                    chunk, rest = remaining, []
+                else:
+                    chunk, rest = remaining[:capacity], remaining[capacity:]
+                parts = [chunk[c * per_col:(c + 1) * per_col] for c in range(copies)]
+                height = head_h + per_col * row_h
+
+                def draw(p: QPainter, x: float, y: float, parts=parts, per_col=per_col) -> None:
+                    for c, part in enumerate(parts):
+                        if part:
+                            draw_copy(p, x + c * (block_w + gutter), y, part, c * per_col)
+
+                return Atom(height, draw), (make(rest) if rest else None)
+
+            minimum = head_h + min(ROSTER_MIN_ROWS, len(remaining)) * row_h
+            return Atom(minimum, None, split=split)
+
+        return [make(list(rows))] if rows else []
+
     # -- the notice -------------------------------------------------------------------------
 
     def title_atoms(self, size: float, color: QColor) -> list[Atom]:
@@ -367,13 +470,23 @@ class Composer:
             atoms += self.paragraph(doc.intro, body, indent_em=2)
             atoms.append(self.gap(2))
             if doc.rows:
-                cols = doc.columns
-                atoms += self.table([c.title for c in cols], [c.align for c in cols],
-                                    [c.nowrap for c in cols], doc.rows)
+                atoms += self.any_table(doc.columns, doc.rows, doc.layout)
             else:
-                atoms += self.paragraph("（本期无符合公示条件的记录。）", body, align=Qt.AlignmentFlag.AlignHCenter)
+                atoms += self.paragraph(f"（{doc.summary or '本期无符合公示条件的记录。'}）", self.font(SIZE_SECTION, True),
+                                        align=Qt.AlignmentFlag.AlignHCenter)
             atoms.append(self.gap(3))
-            atoms += self.paragraph(doc.summary, body, indent_em=2)
+            if not doc.empty:
+                atoms += self.paragraph(doc.summary, body, indent_em=2)
+            for block in doc.blocks:
+                atoms.append(self.gap(4))
+                heading = self.paragraph(block["title"], self.font(SIZE_BODY, True))
+                for atom in heading:
+                    atom.keep_with_next = True
+                atoms += heading
+                if block["rows"]:
+                    atoms += self.any_table(block["columns"], block["rows"], block.get("layout", "detail"))
+                else:
+                    atoms += self.paragraph("（无）", body, indent_em=2)
             for note in doc.notes:
                 atoms += self.paragraph(note, self.font(SIZE_FOOTER), color=GREY_TEXT)
         else:
@@ -381,6 +494,12 @@ class Composer:
         atoms.append(self.gap(6))
         atoms += self.signature_atoms()
         return atoms
+
+    def any_table(self, cols, rows: list[list[str]], layout: str) -> list[Atom]:
+        titles, aligns = [c.title for c in cols], [c.align for c in cols]
+        if layout == "roster":
+            return self.roster(titles, aligns, rows)
+        return self.table(titles, aligns, [c.nowrap for c in cols], rows)
 
     def poster_flow(self) -> list[Atom]:
         doc = self.doc
@@ -403,7 +522,10 @@ class Composer:
             label = numbers[i] if i < len(numbers) else str(i + 1)
             atoms += self.section_heading(f"{label}、{section.title}")
             atoms.append(self.gap(1.2))
-            atoms += self.paragraph(section.body.strip(), body, indent_em=2, spacing=1.4)
+            lines = self.paragraph(section.body.strip(), body, indent_em=2, spacing=1.4)
+            if lines:  # a heading stays with the first two lines of its text
+                lines[0].keep_with_next = True
+            atoms += lines
             if section.doc_no:
                 atoms += self.paragraph(f"政策依据：{section.doc_no}", self.font(SIZE_FOOTER), color=GREY_TEXT,
                                         align=Qt.AlignmentFlag.AlignRight)
@@ -486,6 +608,18 @@ class Composer:
 
         return Atom(height, draw)
 
+    def _need(self, atoms: list[Atom], index: int) -> float:
+        """Height that must fit for ``atoms[index]`` to start here: itself plus, while it is kept
+        with the next, what follows — a gap passes the keep on, so a heading stays with its text
+        (the policy notice's 「二、…」 alone at a page foot was this)."""
+        need = atoms[index].height
+        keep, j = atoms[index].keep_with_next, index
+        while keep and j + 1 < len(atoms):
+            j += 1
+            need += atoms[j].height
+            keep = atoms[j].gap or atoms[j].keep_with_next
+        return need
+
     def paginate(self) -> list[list[tuple[float, Atom]]]:
         atoms = self.flow()
         bottom = self.height - self.footer_height() - 1.5 * self.mm
@@ -507,9 +641,24 @@ class Composer:
         for index, atom in enumerate(atoms):
             if atom.gap and placed == 0:
                 continue
-            need = atom.height
-            if atom.keep_with_next and index + 1 < len(atoms):
-                need += atoms[index + 1].height
+            if atom.split is not None:
+                current: Atom | None = atom
+                while current is not None:
+                    part, rest = current.split(bottom - y)
+                    if part is None:
+                        if placed == 0:  # not even the minimum fits an empty page: take it anyway
+                            part, rest = current.split(1e9)
+                        else:
+                            new_page(current)
+                            continue
+                    pages[-1].append((y, part))
+                    y += part.height
+                    placed += 1
+                    current = rest
+                    if current is not None:
+                        new_page(current)
+                continue
+            need = self._need(atoms, index)
             if y + need > bottom and placed > 0:
                 if atom.gap:
                     continue
@@ -559,6 +708,54 @@ def paint(doc: NoticeDocument, paper: str, device: QPagedPaintDevice, *, progres
     return total
 
 
+PREVIEW_DPI = 96
+
+
+def render_preview(doc: NoticeDocument, paper: str, *, dpi: int = PREVIEW_DPI, progress: Progress | None = None,
+                   cancel: Cancel | None = None) -> list[bytes]:
+    """Every page as a PNG (bytes), drawn on QImages: safe in a worker thread, so the preview
+    window never paints a long notice on the UI thread. Laid out exactly as the PDF (same
+    600-dpi measuring device), then drawn scaled."""
+    from PySide6.QtGui import QImage
+
+    ensure_fonts()
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
+    writer.setResolution(PDF_RESOLUTION)
+    layout = page_layout(paper)
+    writer.setPageLayout(layout)
+    composer = Composer(doc, paper, writer)
+    pages = composer.paginate()
+    full = layout.fullRectPixels(PDF_RESOLUTION)
+    paint_rect = layout.paintRectPixels(PDF_RESOLUTION)
+    k = dpi / PDF_RESOLUTION
+    out: list[bytes] = []
+    total = len(pages)
+    for number, page in enumerate(pages, 1):
+        if cancel is not None and cancel():
+            raise RenderCancelled()
+        image = QImage(round(full.width() * k), round(full.height() * k), QImage.Format.Format_RGB32)
+        image.fill(QColor("#ffffff"))
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+        painter.scale(k, k)
+        painter.translate(paint_rect.left(), paint_rect.top())
+        for y, atom in page:
+            if atom.draw is not None:
+                atom.draw(painter, 0.0, y)
+        composer.draw_footer(painter, number, total)
+        painter.end()
+        png = QBuffer()
+        png.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(png, "PNG")
+        out.append(bytes(png.data()))
+        if progress is not None:
+            progress(number, total, f"预览 第 {number}/{total} 页")
+    return out
+
+
 def count_pages(doc: NoticeDocument, paper: str) -> int:
     """Pages the notice will take, without drawing (uses a throwaway PDF device)."""
     buffer = QBuffer()
@@ -582,6 +779,8 @@ def render_pdf(doc: NoticeDocument, paper: str = "A4L", path: str | Path | None 
     writer.setAuthor(doc.issuer)
     content_id = uuid.uuid5(uuid.NAMESPACE_URL, "notice:" + paper + ":" + doc.to_json())
     writer.setDocumentId(QUuid(str(content_id)))
+    # Our own XMP packet, dated by the issue date: Qt's would carry the current time.
+    writer.setDocumentXmpMetadata(xmp_metadata(doc, content_id))
     pages = paint(doc, paper, writer, progress=progress, cancel=cancel)
     del writer  # flushes the trailer into the buffer
     buffer.close()
@@ -591,10 +790,34 @@ def render_pdf(doc: NoticeDocument, paper: str = "A4L", path: str | Path | None 
     return RenderResult(pdf, pages)
 
 
-# --------------------------------------------------------------------------- PDF post-processing
+def xmp_metadata(doc: NoticeDocument, content_id: uuid.UUID) -> bytes:
+    from xml.sax.saxutils import escape
 
-_PDF_DATE = re.compile(rb"\((D:)(\d{14})")
-_XMP_DATE = re.compile(rb"(xmp:(?:CreateDate|ModifyDate|MetadataDate)=\")(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
+    stamp = doc.issue_date.strftime("%Y-%m-%dT00:00:00+00:00")
+    return (
+        "<?xpacket begin='' id='W5M0MpCehiHzreSzNTczkc9d'?>"
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/">'
+        f'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{escape(doc.title)}</rdf:li></rdf:Alt></dc:title>'
+        f'<dc:creator><rdf:Seq><rdf:li>{escape(doc.issuer)}</rdf:li></rdf:Seq></dc:creator>'
+        f'<xmp:CreatorTool>村级医保服务站</xmp:CreatorTool><xmp:CreateDate>{stamp}</xmp:CreateDate>'
+        f'<xmp:ModifyDate>{stamp}</xmp:ModifyDate><xmp:MetadataDate>{stamp}</xmp:MetadataDate>'
+        f'<xmpMM:DocumentID>uuid:{content_id}</xmpMM:DocumentID>'
+        "</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end='w'?>"
+    ).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- PDF post-processing
+#
+# Two length-preserving substitutions remain, each because Qt offers no setting for it (and each
+# proven still needed by a test in tests/notices/test_text_layer.py, which looks at Qt's raw output):
+# * /CreationDate and /ModDate of the Info dictionary: QPdfWriter always writes the current time.
+# * glyph names in the ToUnicode maps for glyphs Noto Sans SC shares between a CJK radical and the
+#   ideograph (⺠/民): Qt names a glyph by the *lowest* code point mapping to it.
+# (The XMP dates are our own packet now; the font order is made deterministic in qtenv.)
+
+_PDF_DATE = re.compile(rb"/(?:CreationDate|ModDate) \((D:)(\d{14})")
 _CMAP_BLOCK = re.compile(rb"(beginbf(?:range|char)\n)(.*?)(\nendbf(?:range|char))", re.S)
 _HEX4 = re.compile(rb"<([0-9A-Fa-f]{4})>")
 
@@ -605,9 +828,7 @@ def fix_pdf(pdf: bytes, issued: date) -> bytes:
     Every substitution keeps the byte length, so the cross-reference table stays valid.
     """
     stamp = issued.strftime("%Y%m%d000000").encode()
-    pdf = _PDF_DATE.sub(lambda m: b"(" + m.group(1) + stamp, pdf)
-    iso = issued.strftime("%Y-%m-%dT00:00:00").encode()
-    pdf = _XMP_DATE.sub(lambda m: m.group(1) + iso, pdf)
+    pdf = _PDF_DATE.sub(lambda m: m.group(0)[:-14] + stamp, pdf)
     aliases = radical_aliases()
     if not aliases:
         return pdf

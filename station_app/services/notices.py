@@ -26,7 +26,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -38,13 +38,19 @@ from station_app.domain.enums import NoticeKind, PlaceLevel, Role
 from station_app.domain.errors import DomainError, NotFound, PermissionDenied, ValidationError
 from station_app.domain.masking import ID_MODES, MaskingPolicy, mask_name
 from station_app.notices.data import (
+    DEFAULT_DISCLOSURE,
+    DEFAULT_LAYOUT,
     DEFAULT_PERIOD_DAYS,
-    DISEASE_DISPLAY,
+    DISCLOSURE,
+    LAYOUTS,
+    LEGACY_DISCLOSURE,
     MAX_PERIOD_DAYS,
     PAPERS,
     NoticeDocument,
+    NoticeEmpty,
     NoticeParams,
     build_document,
+    collection_year,
 )
 from station_app.store.base import new_id, utcnow
 from station_app.store.models import AppSetting, AuditEntry, Notice, NoticeObjection, Place, Policy, User
@@ -83,14 +89,18 @@ class NoticeSettings:
     period_days: int = DEFAULT_PERIOD_DAYS
     supervision_phone: str = ""  # empty: the station's phone
     paper: str = "A4L"  # lists; the policy poster uses the portrait form of the same size
-    disease_display: str = "category"
+    #: none | category | disease: what chronic/assistance notices show (see notices.data.DISCLOSURE).
+    disclosure: str = DEFAULT_DISCLOSURE
+    layout: str = DEFAULT_LAYOUT  # enrollment notice: roster | summary | detail
 
     @property
     def masking(self) -> MaskingPolicy:
         return MaskingPolicy(self.masking_enabled, self.id_mode)
 
-    def paper_for(self, kind: str) -> str:
-        if kind == NoticeKind.POLICY.value:
+    def paper_for(self, kind: str, layout: str | None = None) -> str:
+        """The policy poster and the compact roster are portrait; the wide detail table landscape."""
+        layout = layout or self.layout
+        if kind == NoticeKind.POLICY.value or (kind == NoticeKind.ENROLLMENT.value and layout != "detail"):
             return self.paper.rstrip("L")
         return self.paper
 
@@ -101,7 +111,8 @@ _SETTING_FIELDS = {
     "period_days": (int, str),
     "supervision_phone": (str, str),
     "paper": (str, str),
-    "disease_display": (str, str),
+    "disclosure": (lambda v: LEGACY_DISCLOSURE.get(v, v), str),
+    "layout": (str, str),
 }
 
 
@@ -112,6 +123,8 @@ def get_settings(ws: Workspace) -> NoticeSettings:
     values = {}
     for name, (parse, _fmt) in _SETTING_FIELDS.items():
         raw = rows.get(SETTING_PREFIX + name)
+        if raw is None and name == "disclosure":  # the older chronic-only setting
+            raw = rows.get(SETTING_PREFIX + "disease_display")
         if raw is None:
             continue
         try:
@@ -120,15 +133,18 @@ def get_settings(ws: Workspace) -> NoticeSettings:
             logger.warning("ignoring bad notice setting %s=%r", name, raw)
     settings = NoticeSettings(**values)
     if settings.id_mode not in ID_MODES or settings.paper not in PAPERS \
-            or settings.disease_display not in DISEASE_DISPLAY:
+            or settings.disclosure not in DISCLOSURE or settings.layout not in LAYOUTS \
+            or not 1 <= settings.period_days <= MAX_PERIOD_DAYS:
         logger.warning("notice settings out of range; using defaults for them")
         defaults = NoticeSettings()
         settings = replace(
             settings,
             id_mode=settings.id_mode if settings.id_mode in ID_MODES else defaults.id_mode,
             paper=settings.paper if settings.paper in PAPERS else defaults.paper,
-            disease_display=settings.disease_display if settings.disease_display in DISEASE_DISPLAY
-            else defaults.disease_display)
+            disclosure=settings.disclosure if settings.disclosure in DISCLOSURE else defaults.disclosure,
+            layout=settings.layout if settings.layout in LAYOUTS else defaults.layout,
+            period_days=settings.period_days if 1 <= settings.period_days <= MAX_PERIOD_DAYS
+            else defaults.period_days)
     return settings
 
 
@@ -138,8 +154,10 @@ def save_settings(ws: Workspace, actor: Actor, settings: NoticeSettings) -> Noti
         raise ValidationError("身份证号显示方式无效。", field="id_mode")
     if settings.paper not in PAPERS:
         raise ValidationError("纸张无效。", field="paper")
-    if settings.disease_display not in DISEASE_DISPLAY:
-        raise ValidationError("病种显示方式无效。", field="disease_display")
+    if settings.disclosure not in DISCLOSURE:
+        raise ValidationError("病种和困难类别公示方式无效。", field="disclosure")
+    if settings.layout not in LAYOUTS:
+        raise ValidationError("版式无效。", field="layout")
     if not 1 <= int(settings.period_days) <= MAX_PERIOD_DAYS:
         raise ValidationError(f"公示期应为 1 至 {MAX_PERIOD_DAYS} 天。", field="period_days")
     phone = settings.supervision_phone.strip()
@@ -149,6 +167,8 @@ def save_settings(ws: Workspace, actor: Actor, settings: NoticeSettings) -> Noti
     current = get_settings(ws)
     if not settings.masking_enabled and current.masking_enabled and actor.role != Role.ADMIN.value:
         raise PermissionDenied("只有管理员可以关闭公示脱敏（涉及个人隐私）。")
+    if settings.disclosure != current.disclosure and actor.role != Role.ADMIN.value:
+        raise PermissionDenied("病种和困难类别的公示范围是县级设置，只有管理员可以修改。")
     with ws.unit_of_work(actor, "notice_settings") as session:
         for name, (_parse, fmt) in _SETTING_FIELDS.items():
             old, new = getattr(current, name), getattr(settings, name)
@@ -207,8 +227,12 @@ def notice_villages(ws: Workspace, actor: Actor) -> list[VillageChoice]:
 def prepare_notice(ws: Workspace, actor: Actor, kind: str, village_code: str, year: int, *,
                    group_code: str | None = None, period_start: date | None = None,
                    period_days: int | None = None, settings: NoticeSettings | None = None,
-                   today: date | None = None) -> NoticeDocument:
-    """The notice's content, masked per the station's settings; nothing is written."""
+                   today: date | None = None, layout: str | None = None,
+                   allow_empty: bool = False) -> NoticeDocument:
+    """The notice's content, masked per the station's settings; nothing is written.
+
+    Raises ``NoticeEmpty`` for a year with nothing to publish unless ``allow_empty``.
+    """
     settings = settings or get_settings(ws)
     station = ws.station
     issuer = station.name if station else ""
@@ -216,9 +240,11 @@ def prepare_notice(ws: Workspace, actor: Actor, kind: str, village_code: str, ye
     today = today or date.today()
     params = NoticeParams(
         kind=kind, village_code=village_code, year=int(year), group_code=group_code or None,
-        period_start=period_start or today, period_days=period_days or settings.period_days,
+        period_start=period_start or today,
+        period_days=settings.period_days if period_days is None else int(period_days),
         supervision_phone=phone, issuer=issuer, masking=settings.masking,
-        disease_display=settings.disease_display, issue_date=today)
+        disclosure=settings.disclosure, issue_date=today, layout=layout or settings.layout,
+        allow_empty=allow_empty)
     with ws.read() as session:
         check_village(session, actor, village_code)
         return build_document(session, params, today=today)
@@ -248,11 +274,48 @@ def render_notice(doc: NoticeDocument, paper: str, out: str | Path | None = None
     return pdf, pages
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+class NoticeFileError(DomainError):
+    """A PDF or folder could not be written: the message says which and why, in Chinese."""
+
+
+def _os_reason(error: OSError) -> str:
+    import errno
+
+    return {errno.EACCES: "没有写入权限", errno.EPERM: "没有写入权限", errno.EROFS: "磁盘或文件夹是只读的",
+            errno.ENOSPC: "磁盘空间不足", errno.EISDIR: "这是一个文件夹，不是文件",
+            errno.ENOTDIR: "路径中有一级不是文件夹（是同名文件）", errno.ENAMETOOLONG: "路径太长",
+            errno.EEXIST: "已有同名文件", errno.ENOENT: "路径不存在"}.get(error.errno, "无法写入")
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create ``folder`` (and parents) or refuse in Chinese."""
+    if folder.exists() and not folder.is_dir():
+        raise NoticeFileError(f"输出目录 {folder} 是一个文件，不是文件夹；请换一个目录。")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NoticeFileError(f"无法创建输出目录 {folder}：{_os_reason(error)}。请换一个可写的目录。") from None
+
+
+def write_pdf(path: Path, data: bytes) -> None:
+    """Write a PDF atomically (temp file, then rename); every failure becomes a Chinese message."""
+    path = Path(path)
+    if path.is_dir():
+        raise NoticeFileError(f"{path} 是一个文件夹；请给出 PDF 文件名（如 {path / '公示.pdf'}）。")
+    ensure_folder(path.parent)
     temp = path.with_name(path.name + ".part")
-    temp.write_bytes(data)
-    os.replace(temp, path)
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    except OSError as error:
+        try:
+            temp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise NoticeFileError(f"无法写入 {path}：{_os_reason(error)}。请换一个可写的位置。") from None
+
+
+_write_atomic = write_pdf
 
 
 def sha256_of(data: bytes) -> str:
@@ -269,6 +332,22 @@ class IssuedNotice:
     pdf_path: Path
     sha256: str
     pages: int
+    #: True when the same PDF had been published before: that entry is returned, nothing written.
+    reused: bool = False
+    issued_at: datetime | None = None
+    version: int = 1
+    replaces_id: str | None = None
+    change_reason: str = ""
+
+    def message(self) -> str:
+        """What the clerk is told (CLI and the page)."""
+        if self.reused:
+            when = self.issued_at.replace(tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M") \
+                if self.issued_at else ""
+            return f"内容与 {when} 发布的第 {self.version} 版完全相同，未重复存档，沿用该存档"
+        if self.replaces_id:
+            return f"已发布第 {self.version} 版，替代上一版（{self.change_reason}）"
+        return "已发布并存档"
 
 
 def _archive_name(doc: NoticeDocument, notice_id: str) -> Path:
@@ -285,28 +364,56 @@ def issue_notice(ws: Workspace, actor: Actor, kind: str, village_code: str, year
                  group_code: str | None = None, paper: str | None = None, period_start: date | None = None,
                  period_days: int | None = None, settings: NoticeSettings | None = None,
                  today: date | None = None, progress: Progress | None = None, cancel: Cancel | None = None,
-                 renderer: Renderer | None = None, document: NoticeDocument | None = None) -> IssuedNotice:
-    """发布并存档: render, keep the PDF, record what was printed, by whom, when, and its hash."""
+                 renderer: Renderer | None = None, document: NoticeDocument | None = None,
+                 layout: str | None = None, allow_empty: bool = False, reason: str = "") -> IssuedNotice:
+    """发布并存档: render, keep the PDF, record what was printed, by whom, when, and its hash.
+
+    The same notice (kind, village, group, year) published again: byte-identical PDF → the
+    existing entry is returned (``reused``) and nothing is written; a different PDF → a new
+    version linked to the one it replaces, with ``reason`` (or a description of what changed).
+    """
     settings = settings or get_settings(ws)
     doc = document or prepare_notice(ws, actor, kind, village_code, year, group_code=group_code,
                                      period_start=period_start, period_days=period_days,
-                                     settings=settings, today=today)
+                                     settings=settings, today=today, layout=layout, allow_empty=allow_empty)
     with ws.read() as session:
         check_village(session, actor, doc.village_code)
-    paper = paper or settings.paper_for(doc.kind)
+        earlier = list(session.scalars(select(Notice).where(
+            Notice.deleted.is_(False), Notice.kind == doc.kind, Notice.village_code == doc.village_code,
+            Notice.year == doc.year,
+            Notice.group_code.is_(None) if doc.group_code is None else Notice.group_code == doc.group_code)
+            .order_by(Notice.issued_at.desc(), Notice.id)))
+    paper = paper or settings.paper_for(doc.kind, doc.layout)
     pdf, pages = render_notice(doc, paper, progress=progress, cancel=cancel, renderer=renderer)
     digest = sha256_of(pdf)
+    versions = {n.id: _version_of(n, earlier) for n in earlier}
+    for n in earlier:
+        if n.sha256 == digest and _resolve(n.pdf_path).is_file():
+            logger.info("notice republished unchanged: %s", n.id)
+            return IssuedNotice(n.id, n.title, _resolve(n.pdf_path), n.sha256, int(_meta(n).get("pages", pages)),
+                                reused=True, issued_at=n.issued_at, version=versions[n.id],
+                                replaces_id=n.replaces_id, change_reason=n.change_reason or "")
+    # The version to replace: the newest one no other version replaces (issued_at has whole seconds).
+    replaced = {n.replaces_id for n in earlier}
+    heads = [n for n in earlier if n.id not in replaced]
+    previous = (heads or earlier)[0] if earlier else None
+    reason = (reason or "").strip()
+    if previous is not None and not reason:
+        reason = describe_change(_meta(previous).get("document"), doc.to_dict())
     notice = Notice(kind=doc.kind, group_code=doc.group_code, year=doc.year, title=doc.title,
                     period_start=doc.period_start, period_end=doc.period_end,
                     supervision_phone=doc.supervision_phone, issued_by=actor.username,
-                    village_code=doc.village_code, sha256=digest)
+                    village_code=doc.village_code, sha256=digest,
+                    replaces_id=previous.id if previous is not None else None,
+                    change_reason=reason if previous is not None else "")
     notice.id = new_id()
     relative = _archive_name(doc, notice.id)
     target = paths.notices_dir() / relative
     _write_atomic(target, pdf)
     notice.pdf_path = relative.as_posix()
     notice.data_json = json.dumps({
-        "document": doc.to_dict(), "paper": paper, "pages": pages,
+        "document": doc.to_dict(), "paper": paper, "pages": pages, "layout": doc.layout,
+        "disclosure": doc.masking.get("disclosure", ""),
         "issued_by_name": actor.display_name, "station": actor.station_code,
     }, ensure_ascii=False, sort_keys=True)
     try:
@@ -316,8 +423,42 @@ def issue_notice(ws: Workspace, actor: Actor, kind: str, village_code: str, year
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-    logger.info("notice issued: %s %s (%d pages)", doc.kind, doc.village_code, pages)
-    return IssuedNotice(notice.id, doc.title, target, digest, pages)
+    version = (versions[previous.id] + 1) if previous is not None else 1
+    logger.info("notice issued: %s %s (%d pages, version %d)", doc.kind, doc.village_code, pages, version)
+    return IssuedNotice(notice.id, doc.title, target, digest, pages, issued_at=notice.issued_at,
+                        version=version, replaces_id=notice.replaces_id, change_reason=notice.change_reason)
+
+
+def _version_of(notice: Notice, chain: list[Notice]) -> int:
+    by_id = {n.id: n for n in chain}
+    version, current, seen = 1, notice, {notice.id}
+    while current.replaces_id and current.replaces_id in by_id and current.replaces_id not in seen:
+        seen.add(current.replaces_id)
+        current = by_id[current.replaces_id]
+        version += 1
+    return version
+
+
+def describe_change(before: dict | None, after: dict) -> str:
+    """A short Chinese description of what differs between two archived documents."""
+    if not before:
+        return "重新发布"
+    parts = []
+    rows_before, rows_after = before.get("rows", []), after.get("rows", [])
+    if len(rows_before) != len(rows_after):
+        parts.append(f"名单 {len(rows_before)} 行 → {len(rows_after)} 行")
+    elif rows_before != rows_after or before.get("blocks") != after.get("blocks"):
+        changed = sum(1 for a, b in zip(rows_before, rows_after) if a != b)
+        parts.append(f"名单内容变化（{changed} 行）" if changed else "变动名单内容变化")
+    if (before.get("period_start"), before.get("period_end")) != (after.get("period_start"), after.get("period_end")):
+        parts.append(f"公示期改为 {after.get('period_start')} 至 {after.get('period_end')}")
+    if before.get("layout") != after.get("layout"):
+        parts.append(f"版式 {before.get('layout', 'detail')} → {after.get('layout')}")
+    if before.get("masking") != after.get("masking"):
+        parts.append("脱敏或公示范围设置变化")
+    if before.get("summary") != after.get("summary") and not parts:
+        parts.append("统计数字变化")
+    return "；".join(parts) or "内容或纸张变化"
 
 
 @dataclass(frozen=True)
@@ -340,6 +481,10 @@ class ArchivedNotice:
     pdf_path: Path
     objections: int
     open_objections: int
+    replaces_id: str | None = None
+    change_reason: str = ""
+    disclosure: str = ""
+    layout: str = ""
 
     def state(self, today: date | None = None) -> str:
         today = today or date.today()
@@ -388,7 +533,8 @@ def list_notices(ws: Workspace, actor: Actor, *, village_code: str | None = None
             out.append(ArchivedNotice(
                 n.id, n.kind, NoticeKind(n.kind).label, n.title, n.village_code or "", n.group_code, n.year,
                 n.period_start, n.period_end, n.issued_at, n.issued_by, meta.get("issued_by_name", n.issued_by),
-                int(meta.get("pages", 0)), meta.get("paper", ""), n.sha256, _resolve(n.pdf_path), total, open_))
+                int(meta.get("pages", 0)), meta.get("paper", ""), n.sha256, _resolve(n.pdf_path), total, open_,
+                n.replaces_id, n.change_reason or "", meta.get("disclosure", ""), meta.get("layout", "")))
         return out
 
 
@@ -445,6 +591,8 @@ class Objection:
     content: str
     outcome: str
     outcome_date: date | None
+    #: Title of the version the objection was raised against when it is an earlier one.
+    earlier_version: str = ""
 
     @property
     def raised_by_masked(self) -> str:
@@ -513,14 +661,24 @@ def record_outcome(ws: Workspace, actor: Actor, objection_id: str, *, outcome: s
         row.outcome_date = outcome_date
 
 
-def list_objections(ws: Workspace, actor: Actor, notice_id: str) -> list[Objection]:
+def list_objections(ws: Workspace, actor: Actor, notice_id: str, *, with_earlier: bool = True) -> list[Objection]:
+    """A version's objections; with ``with_earlier`` also those raised against the versions it
+    replaced (each stays attached to the version it was raised against, and says so)."""
     with ws.read() as session:
-        _get_notice(session, actor, notice_id)
+        notice = _get_notice(session, actor, notice_id)
+        chain = {notice.id: ""}
+        current = notice
+        while with_earlier and current.replaces_id and current.replaces_id not in chain:
+            earlier = session.get(Notice, current.replaces_id)
+            if earlier is None:
+                break
+            chain[earlier.id] = f"{earlier.issued_at:%Y-%m-%d %H:%M} 发布的上一版"
+            current = earlier
         rows = session.scalars(select(NoticeObjection).where(
-            NoticeObjection.notice_id == notice_id, NoticeObjection.deleted.is_(False))
+            NoticeObjection.notice_id.in_(list(chain)), NoticeObjection.deleted.is_(False))
             .order_by(NoticeObjection.received_date, NoticeObjection.id))
-        return [Objection(r.id, r.notice_id, r.received_date, r.raised_by, r.content, r.outcome, r.outcome_date)
-                for r in rows]
+        return [Objection(r.id, r.notice_id, r.received_date, r.raised_by, r.content, r.outcome, r.outcome_date,
+                          chain.get(r.notice_id, "")) for r in rows]
 
 
 # --------------------------------------------------------------------------- batch
@@ -534,39 +692,99 @@ class BatchItem:
     pages: int
     path: Path | None
     notice_id: str | None = None
+    year: int = 0
+    #: Why nothing was made for this village and kind (a year with no records), else "".
+    skipped: str = ""
 
 
 @dataclass
 class BatchResult:
     items: list[BatchItem]
     cancelled: bool = False
+    #: kind → the year its notices are about (what the batch chose or was told).
+    years: dict[str, int] | None = None
+
+    @property
+    def made(self) -> list[BatchItem]:
+        return [i for i in self.items if not i.skipped]
+
+    @property
+    def skipped(self) -> list[BatchItem]:
+        return [i for i in self.items if i.skipped]
 
     @property
     def pages(self) -> int:
-        return sum(i.pages for i in self.items)
+        return sum(i.pages for i in self.made)
 
 
-def batch_notices(ws: Workspace, actor: Actor, year: int, *, out_dir: str | Path | None = None,
+def batch_years(kinds: Iterable[str], *, year: int | None = None, years: dict[str, int] | None = None,
+                today: date | None = None) -> dict[str, int]:
+    """Each kind's year: given per kind, else the one ``year`` for all, else the kind's own
+    (collection year for enrollment and policy, the service year for chronic and assistance)."""
+    out = {}
+    for kind in kinds:
+        if years and kind in years:
+            out[kind] = int(years[kind])
+        elif year is not None:
+            out[kind] = int(year)
+        else:
+            out[kind] = default_year(kind, today)
+    return out
+
+
+def parse_kinds(text: str | None) -> list[str]:
+    """``enrollment,chronic`` → kinds; an unknown name is refused in Chinese."""
+    if not text:
+        return list(KINDS)
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise ValidationError(f"未知的公示类型：{'、'.join(bad) or text}（可选 {', '.join(KINDS)}）。", field="kinds")
+    return list(dict.fromkeys(kinds))
+
+
+def parse_years(text: str | None) -> dict[str, int]:
+    """``enrollment=2027,chronic=2026`` → {kind: year}; refused in Chinese when malformed."""
+    out: dict[str, int] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        kind, sep, value = part.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in KINDS or not value.strip().isdigit() or not 2000 <= int(value) <= 2100:
+            raise ValidationError(f"年度写法无效：{part.strip()}（应为 类型=年度，如 enrollment=2027,chronic=2026）。",
+                                  field="years")
+        out[kind] = int(value)
+    return out
+
+
+def batch_notices(ws: Workspace, actor: Actor, year: int | None = None, *, out_dir: str | Path | None = None,
                   archive: bool = False, kinds: Iterable[str] = KINDS, villages: Iterable[str] | None = None,
                   paper: str | None = None, period_start: date | None = None, today: date | None = None,
                   progress: Progress | None = None, cancel: Cancel | None = None,
-                  renderer: Renderer | None = None) -> BatchResult:
+                  renderer: Renderer | None = None, years: dict[str, int] | None = None,
+                  layout: str | None = None, allow_empty: bool = False) -> BatchResult:
     """Every chosen notice for every village in scope: to ``out_dir`` and/or issued to the archive.
 
-    ``progress(done, total, message)`` is called after each notice; ``cancel()`` is checked
-    between notices and between pages, and stops the batch keeping what is finished.
+    Each kind uses its own year (``batch_years``). A village and kind with nothing to publish in
+    that year is skipped with the reason (``BatchItem.skipped``), not printed empty, unless
+    ``allow_empty``. ``progress(done, total, message)`` is called after each notice; ``cancel()``
+    is checked between notices and between pages, and stops the batch keeping what is finished.
     """
     if out_dir is None and not archive:
         raise ValidationError("请指定输出目录，或选择发布存档。")
     kinds = [NoticeKind(k).value for k in kinds]
+    chosen = batch_years(kinds, year=year, years=years, today=today)
     choices = notice_villages(ws, actor)
     if villages is not None:
         wanted = set(villages)
         choices = [v for v in choices if v.code in wanted]
     settings = get_settings(ws)
     out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        ensure_folder(out)
     jobs = [(v, k) for v in choices for k in kinds]
-    result = BatchResult([])
+    result = BatchResult([], years=chosen)
     total = len(jobs)
     if progress:
         progress(0, total, "")
@@ -574,26 +792,33 @@ def batch_notices(ws: Workspace, actor: Actor, year: int, *, out_dir: str | Path
         if cancel is not None and cancel():
             result.cancelled = True
             break
-        doc = prepare_notice(ws, actor, kind, village.code, year, period_start=period_start,
-                             settings=settings, today=today)
-        use_paper = paper or settings.paper_for(kind)
+        try:
+            doc = prepare_notice(ws, actor, kind, village.code, chosen[kind], period_start=period_start,
+                                 settings=settings, today=today, layout=layout, allow_empty=allow_empty)
+        except NoticeEmpty as empty:
+            result.items.append(BatchItem(kind, village.code, village.name, 0, None, year=chosen[kind],
+                                          skipped=empty.message.split("，不生成")[0]))
+            if progress:
+                progress(done, total, f"{village.name} {NoticeKind(kind).label}（跳过）")
+            continue
+        use_paper = paper or settings.paper_for(kind, doc.layout)
         try:
             if archive:
-                issued = issue_notice(ws, actor, kind, village.code, year, paper=use_paper, settings=settings,
-                                      cancel=cancel, renderer=renderer, document=doc)
+                issued = issue_notice(ws, actor, kind, village.code, chosen[kind], paper=use_paper,
+                                      settings=settings, cancel=cancel, renderer=renderer, document=doc)
                 pdf_path, pages, nid = issued.pdf_path, issued.pages, issued.id
                 if out is not None:
-                    target = out / f"{village.code}-{village.name}-{kind}.pdf"
-                    _write_atomic(target, pdf_path.read_bytes())
+                    target = out / f"{village.code}-{village.name}-{kind}-{chosen[kind]}.pdf"
+                    write_pdf(target, pdf_path.read_bytes())
                     pdf_path = target
             else:
-                target = out / f"{village.code}-{village.name}-{kind}.pdf"  # type: ignore[operator]
+                target = out / f"{village.code}-{village.name}-{kind}-{chosen[kind]}.pdf"  # type: ignore[operator]
                 _pdf, pages = render_notice(doc, use_paper, target, cancel=cancel, renderer=renderer)
                 pdf_path, nid = target, None
         except BatchCancelled:
             result.cancelled = True
             break
-        result.items.append(BatchItem(kind, village.code, village.name, pages, pdf_path, nid))
+        result.items.append(BatchItem(kind, village.code, village.name, pages, pdf_path, nid, year=chosen[kind]))
         if progress:
             progress(done, total, f"{village.name} {NoticeKind(kind).label}")
     return result
@@ -634,7 +859,7 @@ def default_year(kind: str | None = None, today: date | None = None) -> int:
     today = today or date.today()
     if kind in (NoticeKind.CHRONIC.value, NoticeKind.ASSISTANCE.value):
         return today.year
-    return today.year + 1 if today.month >= 9 else today.year
+    return collection_year(today)
 
 
 def default_period(today: date | None = None, days: int = DEFAULT_PERIOD_DAYS) -> tuple[date, date]:

@@ -485,6 +485,9 @@ class Notice(SyncedMixin, Base):
     pdf_path: Mapped[str] = mapped_column(String(260), default="")
     data_json: Mapped[str] = mapped_column(Text, default="")
     sha256: Mapped[str] = mapped_column(String(64), default="")
+    #: The earlier version this notice replaces (same kind, place and year), and why (issue 11).
+    replaces_id: Mapped[str | None] = mapped_column(String(36))
+    change_reason: Mapped[str] = mapped_column(String(200), default="")
 
 
 class NoticeObjection(SyncedMixin, Base):

@@ -36,17 +36,18 @@ def test_issue_list_reprint_round_trip(village):
     entry = listed[0]
     assert entry.kind_label == "参保情况" and entry.issued_by == "admin" and entry.issued_by_name == "管理员"
     assert (entry.period_start, entry.period_end) == (TODAY, date(2027, 4, 7))
-    assert entry.pages == issued.pages and entry.paper == "A4L" and entry.sha256 == issued.sha256
+    assert entry.pages == issued.pages and entry.paper == "A4" and entry.sha256 == issued.sha256
+    assert entry.layout == "roster" and entry.disclosure == "none"
     assert entry.state(date(2027, 4, 3)) == "公示中" and entry.state(date(2027, 4, 8)) == "已结束"
     path = notices.reprint_path(village.ws, village.admin, issued.id)
     assert path.read_bytes() == issued.pdf_path.read_bytes()
     # The data it was made from: masked rows and parameters, as printed.
     doc = notices.archived_document(village.ws, village.admin, issued.id)
-    assert doc.rows[0][3] == "张*丰"
+    assert doc.rows[0][1] == "张*丰"
     with village.ws.read() as session:
         row = session.get(Notice, issued.id)
         assert all(number not in row.data_json for number in village.ids)
-        assert json.loads(row.data_json)["paper"] == "A4L"
+        assert json.loads(row.data_json)["paper"] == "A4"
         # recorded like every write: audited and queued for sync
         assert session.scalar(select(AuditEntry).where(AuditEntry.row_id == issued.id,
                                                        AuditEntry.action == "issue_notice"))
@@ -148,7 +149,7 @@ def test_settings_are_stored_audited_and_guarded(village):
                                                        AuditEntry.row_id == "notice.id_mode"))
     doc = notices.prepare_notice(ws, admin, "enrollment", VILLAGE_A, 2027, today=TODAY)
     assert doc.period_days == 10 and doc.supervision_phone == "0915-5212345"
-    assert doc.rows[0][5] == "*" * 18
+    assert doc.rows[0][2] == "*" * 18
     clerk = Actor("clerk", "专干", "township_clerk", "610921103000", "XW-TS")
     with pytest.raises(PermissionDenied, match="管理员"):
         notices.save_settings(ws, clerk, notices.NoticeSettings(masking_enabled=False))
@@ -160,15 +161,16 @@ def test_batch_for_every_village_with_progress_and_cancel(village, tmp_path):
     seen = []
     result = notices.batch_notices(village.ws, village.admin, 2027, out_dir=tmp_path, today=TODAY,
                                    progress=lambda done, total, msg: seen.append((done, total, msg)))
-    assert len(result.items) == 8 and not result.cancelled
-    assert sorted(p.name for p in tmp_path.iterdir())[:2] == ["610921103201-群英村-assistance.pdf",
-                                                             "610921103201-群英村-chronic.pdf"]
+    # 堰坪村 has no people: its three record-based notices are skipped, not printed empty.
+    assert len(result.items) == 8 and len(result.made) == 5 and not result.cancelled
+    assert sorted(p.name for p in tmp_path.iterdir())[:2] == ["610921103201-群英村-assistance-2027.pdf",
+                                                             "610921103201-群英村-chronic-2027.pdf"]
     assert seen[0] == (0, 8, "") and seen[-1][:2] == (8, 8)
     calls = iter(range(100))
     stopped = notices.batch_notices(village.ws, village.admin, 2027, out_dir=tmp_path / "b", archive=True,
                                     today=TODAY, cancel=lambda: next(calls) >= 3)
-    assert stopped.cancelled and 0 < len(stopped.items) < 8
-    assert len(notices.list_notices(village.ws, village.admin)) == len(stopped.items)
+    assert stopped.cancelled and 0 < len(stopped.made) < 5
+    assert len(notices.list_notices(village.ws, village.admin)) == len(stopped.made)
 
 
 def test_default_year_follows_the_kind():
@@ -177,3 +179,64 @@ def test_default_year_follows_the_kind():
     assert notices.default_year("policy", november) == 2027
     assert notices.default_year("assistance", november) == 2026  # what happened this year
     assert notices.default_year("chronic", march) == notices.default_year("enrollment", march) == 2027
+
+
+# --------------------------------------------------------------------------- issue 11.6: versions
+
+
+def test_publishing_an_unchanged_notice_again_reuses_the_entry(village):
+    """Finding: publishing twice made two archive entries with the same SHA-256 and no link."""
+    first = issue(village, "chronic")
+    again = issue(village, "chronic")
+    assert again.reused and again.id == first.id and again.sha256 == first.sha256
+    assert again.issued_at == first.issued_at and "完全相同，未重复存档" in again.message()
+    assert len(notices.list_notices(village.ws, village.admin)) == 1
+    assert len(list(paths.notices_dir().rglob("*.pdf"))) == 1
+
+
+def test_a_changed_notice_is_a_new_version_linked_with_its_reason_and_objections_follow(village):
+    first = issue(village, "enrollment")
+    oid = notices.record_objection(village.ws, village.admin, first.id, received_date=date(2027, 4, 2),
+                                   content="赵*华已在税务APP缴费", today=date(2027, 4, 2))
+    with village.ws.unit_of_work(village.admin, "test") as session:
+        from station_app.store.models import Enrollment
+
+        row = session.scalar(select(Enrollment).where(Enrollment.resident_id == village.resident_ids[4]))
+        row.status, row.paid_fen = "paid", 40000
+    second = issue(village, "enrollment", reason="核实异议后更正缴费状态")
+    assert not second.reused and second.id != first.id
+    assert second.replaces_id == first.id and second.version == 2
+    assert second.change_reason == "核实异议后更正缴费状态"
+    listed = {n.id: n for n in notices.list_notices(village.ws, village.admin)}
+    assert listed[second.id].replaces_id == first.id and listed[second.id].change_reason == "核实异议后更正缴费状态"
+    # The objection stays with the version it was raised against, and is shown with the new one.
+    assert [o.id for o in notices.list_objections(village.ws, village.admin, first.id)] == [oid]
+    [carried] = notices.list_objections(village.ws, village.admin, second.id)
+    assert carried.id == oid and carried.notice_id == first.id and "上一版" in carried.earlier_version
+    assert notices.list_objections(village.ws, village.admin, second.id, with_earlier=False) == []
+    # Without a reason, the change is described.
+    third = issue(village, "enrollment", period_days=10)
+    assert third.replaces_id == second.id and third.version == 3 and "公示期改为" in third.change_reason
+
+
+def test_archive_entry_records_the_disclosure_setting(village):
+    issued = issue(village, "assistance")
+    with village.ws.read() as session:
+        meta = json.loads(session.get(Notice, issued.id).data_json)
+    assert meta["disclosure"] == "none" and meta["document"]["masking"]["disclosure"] == "none"
+    [entry] = notices.list_notices(village.ws, village.admin)
+    assert entry.disclosure == "none"
+
+
+def test_disclosure_is_a_county_setting_only_an_admin_changes(village):
+    clerk = Actor("clerk", "专干", "township_clerk", "610921103000", "XW-TS")
+    with pytest.raises(PermissionDenied, match="县级设置"):
+        notices.save_settings(village.ws, clerk, notices.NoticeSettings(disclosure="disease"))
+    saved = notices.save_settings(village.ws, village.admin, notices.NoticeSettings(disclosure="category"))
+    assert notices.get_settings(village.ws).disclosure == saved.disclosure == "category"
+
+
+def test_old_disease_display_setting_is_read_as_its_disclosure(village):
+    with village.ws.unit_of_work(village.admin, "test") as session:
+        session.add(AppSetting(key="notice.disease_display", value="hidden"))
+    assert notices.get_settings(village.ws).disclosure == "none"

@@ -33,7 +33,7 @@ def prepare(village, kind, **kw):
 
 
 def test_enrollment_lists_each_resident_masked_with_status(village):
-    doc = prepare(village, "enrollment")
+    doc = prepare(village, "enrollment", layout="detail")
     assert doc.title == "群英村2027年度城乡居民医保参保情况公示"
     assert [row[3] for row in doc.rows] == ["张*丰", "李*", "欧阳**", "王*英", "赵*华"]
     assert doc.rows[0][5] == mask_id(village.ids[0]) == village.ids[0][:6] + "********" + village.ids[0][-4:]
@@ -50,23 +50,23 @@ def test_group_notice_lists_only_that_group(village):
 
 
 def test_chronic_notice_shows_category_never_the_diagnosis(village):
-    doc = prepare(village, "chronic")
+    doc = prepare(village, "chronic", settings=notices.NoticeSettings(disclosure="category"))
     text = doc.all_text()
     assert "心脑血管类" in text
     assert DIAGNOSIS_TEXT not in text and "高血压" not in text
-    assert doc.rows[0][2] == "张*丰" and doc.rows[0][-2] == "新办发卡" and doc.rows[0][-1] == "3"
+    assert doc.rows[0][2] == "张*丰" and doc.rows[0][-2] == "新办卡" and doc.rows[0][-1] == "3"
     assert doc.rows[1][-2] == "申请待认定"
 
 
 def test_chronic_disease_column_follows_the_setting(village):
-    by_name = prepare(village, "chronic", settings=notices.NoticeSettings(disease_display="name"))
+    by_name = prepare(village, "chronic", settings=notices.NoticeSettings(disclosure="disease"))
     assert "高血压（Ⅱ级及以上）" in by_name.all_text()
-    hidden = prepare(village, "chronic", settings=notices.NoticeSettings(disease_display="hidden"))
+    hidden = prepare(village, "chronic", settings=notices.NoticeSettings(disclosure="none"))
     assert "心脑血管类" not in hidden.all_text() and "病种" not in [c.title for c in hidden.columns]
 
 
 def test_assistance_notice_shows_paid_cases_without_hospital_or_diagnosis(village):
-    doc = prepare(village, "assistance")
+    doc = prepare(village, "assistance", settings=notices.NoticeSettings(disclosure="category"))
     assert len(doc.rows) == 1
     assert doc.rows[0][2:] == ["王*英", mask_id(village.ids[3]), "特困人员", "住院救助", "3,456.00", "2027-03-20"]
     text = doc.all_text()
@@ -85,7 +85,7 @@ def test_policy_notice_has_the_county_texts_and_key_figures(village):
 
 def test_hidden_id_mode_prints_no_digit_of_the_number(village):
     doc = prepare(village, "enrollment", settings=notices.NoticeSettings(id_mode="hidden"))
-    assert {row[5] for row in doc.rows} == {"*" * 18}
+    assert {row[2] for row in doc.rows} == {"*" * 18}
     assert "身份证号已隐藏" in doc.notes[0]
 
 
@@ -96,7 +96,7 @@ def test_document_round_trips_through_json(village):
 
 
 def test_unmasked_only_when_masking_is_off(village):
-    doc = prepare(village, "enrollment", settings=notices.NoticeSettings(masking_enabled=False))
+    doc = prepare(village, "enrollment", settings=notices.NoticeSettings(masking_enabled=False), layout="detail")
     assert village.ids[0] in doc.all_text() and "张三丰" in doc.all_text()
     assert doc.notes == []
 
@@ -186,3 +186,20 @@ def test_whole_notices_from_the_database_never_hold_a_clear_name_or_id(property_
         if kind != "policy":
             for name in clear_names:
                 assert mask_name(name) in text
+
+
+# --------------------------------------------------------------------------- issue 11.8: minimum disclosure
+
+
+def test_default_disclosure_shows_cards_and_dates_only(village):
+    """Finding: the chronic notice printed 「Ⅰ类（按住院待遇）」 and the assistance notice 「因病致贫重病患者」."""
+    chronic = prepare(village, "chronic")
+    assert [c.title for c in chronic.columns] == ["序号", "村民小组", "姓名", "身份证号", "办卡日期",
+                                                 "待遇起始\n日期", "办理状态"]
+    assert chronic.rows[0][4:] == ["2027-02-01", "2027-02-01", "新办卡"]
+    assert "心脑血管类" not in chronic.all_text() and "高血压" not in chronic.all_text()
+    assert "不公示病种" in chronic.notes[-1]
+    assistance = prepare(village, "assistance")
+    assert [c.title for c in assistance.columns][-2:] == ["救助金额\n(元)", "发放日期"]
+    assert "特困人员" not in assistance.all_text() and "住院救助" not in assistance.all_text()
+    assert assistance.masking["disclosure"] == "none"

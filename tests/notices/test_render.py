@@ -36,7 +36,7 @@ def _qt(qapp):
 
 def render(village, kind, tmp_path, paper=None, **kw):
     doc = notices.prepare_notice(village.ws, village.admin, kind, VILLAGE_A, 2027, today=TODAY, **kw)
-    paper = paper or notices.NoticeSettings().paper_for(kind)
+    paper = paper or notices.NoticeSettings().paper_for(kind, kw.get("layout"))
     out = tmp_path / f"{kind}-{paper}.pdf"
     pdf, pages = notices.render_notice(doc, paper, out)
     return out, pdf, pages, doc
@@ -93,7 +93,7 @@ def test_long_notice_repeats_the_header_and_numbers_every_page(village, tmp_path
     people = [(f"{s}{g}", "head" if i % 3 == 0 else "son", GROUP_A1, ())
               for i, (s, g) in enumerate((s, g) for s in "孙胡朱高林何郭马罗" for g in ["秀梅", "德刚", "玉兰", "建国", "春燕"])]
     add_people(village.ws, village.admin, people, start=500)
-    out, _pdf, pages, doc = render(village, "enrollment", tmp_path)
+    out, _pdf, pages, doc = render(village, "enrollment", tmp_path, layout="detail")
     assert len(doc.rows) == 50 and pages >= 3
     for page in (2, pages):
         text = squeeze(subprocess.run([shutil.which("pdftotext"), "-f", str(page), "-l", str(page), str(out), "-"],
@@ -148,9 +148,11 @@ def test_cancel_stops_between_pages(village):
     assert seen[-1][0] == seen[-1][1]
 
 
-def test_empty_notice_says_so(township_ws, tmp_path, qapp):
+def test_empty_notice_only_on_purpose_and_then_says_so(township_ws, tmp_path, qapp):
     ws, admin = township_ws
-    doc = notices.prepare_notice(ws, admin, "assistance", VILLAGE_A, 2027, today=TODAY)
+    with pytest.raises(notices.NoticeEmpty, match="没有已发放的医疗救助"):
+        notices.prepare_notice(ws, admin, "assistance", VILLAGE_A, 2027, today=TODAY)
+    doc = notices.prepare_notice(ws, admin, "assistance", VILLAGE_A, 2027, today=TODAY, allow_empty=True)
     out = tmp_path / "empty.pdf"
     notices.render_notice(doc, "A4L", out)
-    assert "本期无符合公示条件的记录" in squeeze(pdftotext(out))
+    assert "本年度无医疗救助待遇享受记录" in squeeze(pdftotext(out))

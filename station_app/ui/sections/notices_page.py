@@ -15,7 +15,9 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtPrintSupport import QPrintDialog, QPrinter, QPrintPreviewDialog
+from PySide6.QtGui import QPixmap
+from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+from PySide6.QtWidgets import QScrollArea
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -42,7 +44,7 @@ from PySide6.QtWidgets import (
 
 from station_app.domain.enums import NoticeKind
 from station_app.domain.errors import DomainError
-from station_app.notices.data import DISEASE_DISPLAY, PAPERS, NoticeDocument
+from station_app.notices.data import DISCLOSURE, LAYOUTS, MAX_PERIOD_DAYS, PAPERS, NoticeDocument
 from station_app.services import notices as svc
 from station_app.services.changes import Actor
 from station_app.services.workspace import Workspace
@@ -147,7 +149,12 @@ class NoticeArchiveModel(QAbstractTableModel):
                     return "无"
                 return f"{n.objections} 条（{n.open_objections} 条待处理）" if n.open_objections else f"{n.objections} 条"
         if role == Qt.ItemDataRole.ToolTipRole and col == self.COL_TITLE:
-            return f"{n.title}\nSHA-256：{n.sha256}\n{n.pdf_path}"
+            lines = [n.title, f"SHA-256：{n.sha256}", str(n.pdf_path)]
+            if n.replaces_id:
+                lines.append(f"替代上一版：{n.change_reason}")
+            if n.disclosure:
+                lines.append(f"病种和困难类别：{DISCLOSURE.get(n.disclosure, n.disclosure)}")
+            return "\n".join(lines)
         if role == self.SORT_ROLE:
             return n.issued_at
         return None
@@ -237,7 +244,8 @@ class ObjectionDialog(QDialog):
         self.objections = objections
         self.model.removeRows(0, self.model.rowCount())
         for o in objections:
-            cells = [f"{o.received_date:%Y-%m-%d}", o.raised_by_masked, o.content, o.outcome or "（待处理）",
+            content = f"{o.content}（针对{o.earlier_version}）" if o.earlier_version else o.content
+            cells = [f"{o.received_date:%Y-%m-%d}", o.raised_by_masked, content, o.outcome or "（待处理）",
                      f"{o.outcome_date:%Y-%m-%d}" if o.outcome_date else ""]
             self.model.appendRow([QStandardItem(c) for c in cells])
 
@@ -273,8 +281,55 @@ class ObjectionDialog(QDialog):
                              name="objection_outcome")
 
 
+class NoticePreviewDialog(QDialog):
+    """Pages drawn in a worker (PNG bytes), shown one at a time: nothing heavy on the UI thread."""
+
+    print_requested = Signal()
+
+    def __init__(self, title: str, pages: list[bytes], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(f"预览 — {title}")
+        self.resize(900, 1000)
+        self.pages = pages
+        self.image = QLabel()
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        scroll = QScrollArea()
+        scroll.setWidget(self.image)
+        scroll.setWidgetResizable(True)
+        self.page = QSpinBox()
+        self.page.setRange(1, max(1, len(pages)))
+        self.page.setPrefix("第 ")
+        self.page.setSuffix(f" 页 / 共 {len(pages)} 页")
+        self.page.valueChanged.connect(self.show_page)
+        previous, following = QPushButton("上一页"), QPushButton("下一页")
+        previous.clicked.connect(lambda: self.page.setValue(self.page.value() - 1))
+        following.clicked.connect(lambda: self.page.setValue(self.page.value() + 1))
+        print_button = QPushButton("打印…")
+        print_button.clicked.connect(self.print_requested.emit)
+        close = QPushButton("关闭")
+        close.clicked.connect(self.reject)
+        bar = QHBoxLayout()
+        for w in (previous, self.page, following):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        bar.addWidget(print_button)
+        bar.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(bar)
+        self.show_page(1)
+
+    def show_page(self, number: int) -> None:
+        if not self.pages:
+            self.image.setText("（没有页面）")
+            return
+        pixmap = QPixmap()
+        pixmap.loadFromData(self.pages[number - 1], "PNG")
+        self.image.setPixmap(pixmap)
+
+
 class NoticeSettingsDialog(QDialog):
-    """公示设置: masking, ID display, 公示期, supervision phone, paper, disease column."""
+    """公示设置: masking, ID display, 公示期, supervision phone, paper, enrollment layout, disclosure."""
 
     def __init__(self, settings: svc.NoticeSettings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -286,7 +341,7 @@ class NoticeSettingsDialog(QDialog):
         self.id_mode.addItem("完全隐藏", "hidden")
         self.id_mode.setCurrentIndex(max(0, self.id_mode.findData(settings.id_mode)))
         self.days = QSpinBox()
-        self.days.setRange(1, 60)
+        self.days.setRange(1, MAX_PERIOD_DAYS)
         self.days.setSuffix(" 天")
         self.days.setValue(settings.period_days)
         self.phone = QLineEdit(settings.supervision_phone)
@@ -295,17 +350,24 @@ class NoticeSettingsDialog(QDialog):
         for code, label in PAPERS.items():
             self.paper.addItem(label, code)
         self.paper.setCurrentIndex(max(0, self.paper.findData(settings.paper)))
-        self.disease = QComboBox()
-        for code, label in DISEASE_DISPLAY.items():
-            self.disease.addItem(label, code)
-        self.disease.setCurrentIndex(max(0, self.disease.findData(settings.disease_display)))
+        self.disclosure = QComboBox()
+        for code, label in DISCLOSURE.items():
+            self.disclosure.addItem(label, code)
+        self.disclosure.setCurrentIndex(max(0, self.disclosure.findData(settings.disclosure)))
+        self.disclosure.setToolTip("县级设置（只有管理员可改）：慢病卡和医疗救助公示上病种、困难类别显示到什么程度。"
+                                   "按最少必要原则默认不公示。")
+        self.layout_choice = QComboBox()
+        for code, label in LAYOUTS.items():
+            self.layout_choice.addItem(label, code)
+        self.layout_choice.setCurrentIndex(max(0, self.layout_choice.findData(settings.layout)))
         form = QFormLayout()
         form.addRow("", self.masking)
         form.addRow("身份证号", self.id_mode)
         form.addRow("公示期", self.days)
         form.addRow("监督电话", self.phone)
         form.addRow("默认纸张", self.paper)
-        form.addRow("慢病公示病种", self.disease)
+        form.addRow("参保公示版式", self.layout_choice)
+        form.addRow("病种和困难类别", self.disclosure)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("保存")
         buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("取消")
@@ -317,7 +379,8 @@ class NoticeSettingsDialog(QDialog):
 
     def value(self) -> svc.NoticeSettings:
         return svc.NoticeSettings(self.masking.isChecked(), self.id_mode.currentData(), self.days.value(),
-                                  self.phone.text(), self.paper.currentData(), self.disease.currentData())
+                                  self.phone.text(), self.paper.currentData(), self.disclosure.currentData(),
+                                  self.layout_choice.currentData())
 
 
 # --------------------------------------------------------------------------- the page
@@ -350,20 +413,36 @@ class NoticeChooser(QWidget):
         self.start.setCalendarPopup(True)
         self.start.setDisplayFormat("yyyy-MM-dd")
         self.days = QSpinBox()
-        self.days.setRange(1, 60)
+        self.days.setRange(1, MAX_PERIOD_DAYS)
         self.days.setSuffix(" 天")
         self.days.setValue(settings.period_days)
+        self.layout_choice = QComboBox()
+        for code, label in LAYOUTS.items():
+            self.layout_choice.addItem(label.split("（")[0], code)
+            self.layout_choice.setItemData(self.layout_choice.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
+        self.layout_choice.setCurrentIndex(max(0, self.layout_choice.findData(settings.layout)))
+        self.allow_empty = QCheckBox("无记录时也生成")
+        self.allow_empty.setToolTip("该年度没有记录时，默认拒绝生成（以免误导）；勾选后生成「本年度无…」的公示。")
+        self.disclosure_label = QLabel()
+        self.disclosure_label.setObjectName("hint")
         self.village.currentIndexChanged.connect(self._fill_groups)
         self.kind.currentIndexChanged.connect(self._kind_changed)
+        self.layout_choice.currentIndexChanged.connect(self._layout_changed)
         form = QHBoxLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        pairs = [("村", self.village), ("组", self.group), ("年度", self.year), ("纸张", self.paper),
-                 ("公示开始", self.start), ("公示期", self.days)]
+        pairs = [("村", self.village), ("组", self.group), ("年度", self.year), ("版式", self.layout_choice),
+                 ("纸张", self.paper), ("公示开始", self.start), ("公示期", self.days)]
         if with_kind:
             pairs.insert(0, ("公示类型", self.kind))
+        self._layout_label = None
         for label, widget in pairs:
-            form.addWidget(QLabel(label))
+            text = QLabel(label)
+            if widget is self.layout_choice:
+                self._layout_label = text
+            form.addWidget(text)
             form.addWidget(widget)
+        form.addWidget(self.allow_empty)
+        form.addWidget(self.disclosure_label)
         form.addStretch(1)
         self._fill_groups()
         self._kind_changed()
@@ -378,9 +457,22 @@ class NoticeChooser(QWidget):
 
     def _kind_changed(self) -> None:
         kind = self.kind.currentData() or "enrollment"
-        paper = self.settings.paper_for(kind)
+        is_roster = kind == NoticeKind.ENROLLMENT.value
+        self.layout_choice.setVisible(is_roster)
+        if self._layout_label is not None:
+            self._layout_label.setVisible(is_roster)
+        shows = kind in (NoticeKind.CHRONIC.value, NoticeKind.ASSISTANCE.value)
+        self.disclosure_label.setVisible(shows)
+        self.disclosure_label.setText(f"病种和困难类别：{DISCLOSURE.get(self.settings.disclosure, '')}（县级设置）")
+        paper = self.settings.paper_for(kind, self.layout_choice.currentData())
         self.paper.setCurrentIndex(max(0, self.paper.findData(paper)))
         self.year.setValue(svc.default_year(kind))
+        self.changed.emit()
+
+    def _layout_changed(self) -> None:
+        kind = self.kind.currentData() or "enrollment"
+        paper = self.settings.paper_for(kind, self.layout_choice.currentData())
+        self.paper.setCurrentIndex(max(0, self.paper.findData(paper)))
         self.changed.emit()
 
     def set_kind(self, kind: str) -> None:
@@ -389,7 +481,8 @@ class NoticeChooser(QWidget):
     def values(self) -> dict[str, Any]:
         return dict(kind=self.kind.currentData(), village_code=self.village.currentData(),
                     group_code=self.group.currentData(), year=self.year.value(), paper=self.paper.currentData(),
-                    period_start=_pydate(self.start.date()), period_days=self.days.value())
+                    period_start=_pydate(self.start.date()), period_days=self.days.value(),
+                    layout=self.layout_choice.currentData(), allow_empty=self.allow_empty.isChecked())
 
 
 class NoticeActions:
@@ -407,16 +500,43 @@ class NoticeActions:
         self.tasks.run_read(
             lambda: svc.prepare_notice(ws, actor, v["kind"], v["village_code"], v["year"],
                                        group_code=v["group_code"], period_start=v["period_start"],
-                                       period_days=v["period_days"]),
+                                       period_days=v["period_days"], layout=v.get("layout"),
+                                       allow_empty=bool(v.get("allow_empty"))),
             lambda doc: (self.status.setText(""), then(doc)), self.show_error, name="prepare_notice")
 
     def preview_document(self, doc: NoticeDocument, paper: str) -> None:
-        printer = make_printer(paper)
-        dialog = QPrintPreviewDialog(printer, self)  # type: ignore[arg-type]
-        dialog.setWindowTitle(f"打印预览 — {doc.title}")
-        dialog.resize(1000, 800)
-        dialog.paintRequested.connect(lambda p: paint_on_printer(doc, paper, p))
-        self.exec_dialog(dialog)
+        """Pages are drawn to images in a worker (a 4,000-person roster froze the window for
+        seconds when the print preview painted it on the UI thread); then shown page by page."""
+        from station_app.notices.render import render_preview
+
+        relay = getattr(self, "_relay", None)
+        emit = relay.progress.emit if relay is not None else None
+        self.status.setText("正在生成预览…")
+        start = getattr(self, "_start_busy", None)
+        cancel = start("正在生成预览…") if start is not None else None
+
+        def work() -> list[bytes]:
+            return render_preview(doc, paper, progress=emit, cancel=cancel)
+
+        def done(pages: list[bytes]) -> None:
+            end = getattr(self, "_end_busy", None)
+            if end is not None:
+                end()
+            self.status.setText(f"预览：{doc.title}（{len(pages)} 页）")
+            dialog = NoticePreviewDialog(doc.title, pages, self)  # type: ignore[arg-type]
+            dialog.print_requested.connect(lambda: self.print_document(doc, paper))
+            self.exec_dialog(dialog)
+
+        def failed(error: BaseException) -> None:
+            end = getattr(self, "_end_busy", None)
+            if end is not None:
+                end()
+            if type(error).__name__ == "RenderCancelled":
+                self.status.setText("已取消预览。")
+                return
+            self.show_error(error)
+
+        self.tasks.run_read(work, done, failed, name="preview_notice")
 
     def print_document(self, doc: NoticeDocument, paper: str) -> None:
         printer = make_printer(paper)
@@ -565,7 +685,8 @@ class NoticesPage(QWidget, NoticeActions):
         def work() -> tuple[Path, int]:
             doc = svc.prepare_notice(ws, actor, values["kind"], values["village_code"], values["year"],
                                      group_code=values["group_code"], period_start=values["period_start"],
-                                     period_days=values["period_days"])
+                                     period_days=values["period_days"], layout=values["layout"],
+                                     allow_empty=values["allow_empty"])
             _pdf, pages = svc.render_notice(doc, values["paper"], path, progress=relay.progress.emit,
                                             cancel=cancel)
             return Path(path), pages
@@ -590,11 +711,12 @@ class NoticesPage(QWidget, NoticeActions):
             return svc.issue_notice(ws, actor, values["kind"], values["village_code"], values["year"],
                                     group_code=values["group_code"], paper=values["paper"],
                                     period_start=values["period_start"], period_days=values["period_days"],
+                                    layout=values["layout"], allow_empty=values["allow_empty"],
                                     progress=relay.progress.emit, cancel=cancel)
 
         def done(issued: svc.IssuedNotice) -> None:
             self._end_busy()
-            self.status.setText(f"已发布并存档：{issued.title}（{issued.pages} 页）")
+            self.status.setText(f"{issued.message()}：{issued.title}（{issued.pages} 页）")
             self.refresh()
             self.issued.emit(issued.id)
 
@@ -610,6 +732,7 @@ class NoticesPage(QWidget, NoticeActions):
         def done(saved: svc.NoticeSettings) -> None:
             self.settings = self.chooser.settings = saved
             self.chooser.days.setValue(saved.period_days)
+            self.chooser.layout_choice.setCurrentIndex(max(0, self.chooser.layout_choice.findData(saved.layout)))
             self.chooser._kind_changed()
             self.status.setText("公示设置已保存。")
 
