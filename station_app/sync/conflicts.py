@@ -17,12 +17,13 @@ from sqlalchemy.orm.attributes import flag_modified
 from station_app.domain.errors import NotFound, ValidationError
 from station_app.domain.masking import mask_id, mask_name
 from station_app.domain.names import pinyin_keys
-from station_app.services.changes import Actor, synced_field_names
+from station_app.services.changes import Actor, synced_field_names, to_jsonable
 from station_app.services.scope import check_village
 from station_app.services.workspace import Workspace
 from station_app.store.base import utcnow
 from station_app.store.models import MODEL_BY_TABLE, OutboxOp, SyncConflict
 
+from .protocol import dumps
 from .tables import table_specs
 
 TABLE_LABELS = {
@@ -146,48 +147,139 @@ def _python_value(table: str, field_name: str, value: Any) -> Any:
     return value
 
 
-def _resolve(ws: Workspace, actor: Actor, conflict_id: int, choice: str) -> None:
+class ConflictChanged(ValidationError):
+    """The field changed after the conflict was found: the clerk must look at the newer value.
+
+    The conflict now shows the current value as the other side; nothing was written.
+    """
+
+    def __init__(self, conflict_ids: list[int], current_display: str = ""):
+        if len(conflict_ids) == 1 and current_display:
+            message = (f"发现冲突之后，该项又被修改为「{current_display}」。"
+                       "列表已显示最新的值，请核对后再次选择。")
+        else:
+            message = (f"{len(conflict_ids)} 条冲突在发现之后又被修改过，列表已显示最新的值，"
+                       "请核对后再次选择。")
+        super().__init__(message, code="conflict_changed")
+        self.conflict_ids = conflict_ids
+
+
+@dataclass
+class ResolveResult:
+    resolved: int = 0
+    #: Conflicts whose field changed since they were found: refreshed, not resolved.
+    changed: list[int] | None = None
+    current_display: str = ""
+
+
+def _same_value(table: str, field_name: str, stored_text: str, current: Any) -> bool:
+    value = _python_value(table, field_name, _decode(stored_text))
+    if isinstance(current, bool) or field_name == "deleted":
+        return bool(value) == bool(current)
+    if value in (None, "") and current in (None, ""):
+        return True
+    return value == current
+
+
+def _settle(session, conflict: SyncConflict, actor: Actor, choice: str) -> int:
+    """Mark this conflict and every older open one on the same field as resolved."""
+    same = session.scalars(select(SyncConflict).where(
+        SyncConflict.table_name == conflict.table_name, SyncConflict.row_id == conflict.row_id,
+        SyncConflict.field == conflict.field, SyncConflict.resolution == ""))
+    count = 0
+    now = utcnow()
+    for item in same:
+        item.resolution = choice
+        item.resolved_by = actor.username
+        item.resolved_at = now
+        count += 1
+    return count
+
+
+def _resolve_one(session, actor: Actor, conflict: SyncConflict, choice: str, result: ResolveResult) -> None:
+    model = MODEL_BY_TABLE.get(conflict.table_name)
+    row = session.get(model, conflict.row_id) if model is not None else None
+    if row is None:
+        if choice == "theirs":  # nothing here to adopt: the record is gone from this station
+            result.resolved += _settle(session, conflict, actor, choice)
+            return
+        raise NotFound("该记录已不在本站，无法处理。")
+    check_village(session, actor, row.village_code)
+    name = conflict.field
+    if name not in synced_field_names(model):
+        raise ValidationError("该字段不能在此修改。")
+    current = getattr(row, name)
+    if choice == "theirs":
+        # 采用服务器: the value standing now (the server's, or a later edit) stays; nothing is
+        # written, so nothing newer can be reverted.
+        result.resolved += _settle(session, conflict, actor, choice)
+        return
+    if not _same_value(conflict.table_name, name, conflict.remote_value, current):
+        # Changed since the conflict was found (another station's later edit, or ours): the
+        # clerk decided against a value that no longer stands. Show the newer one, ask again.
+        conflict.remote_value = dumps(to_jsonable(current))
+        conflict.remote_hlc = row.updated_hlc or conflict.remote_hlc
+        result.changed = (result.changed or []) + [conflict.id]
+        result.current_display = display_value(name, current)
+        return
+    # 保留本地: the local value as a new edit (fresh stamp, base = what we see now), so it is
+    # causally after the value it replaces, which the clerk has just seen.
+    value = _python_value(conflict.table_name, name, _decode(conflict.local_value))
+    if current != value:
+        setattr(row, name, value)
+    else:
+        flag_modified(row, name)  # the server holds the other value: send ours again
+    if name == "deleted" and value is False:
+        # Restoring a deleted row: send every field, the server may keep only the key of an
+        # old tombstone.
+        for other in synced_field_names(model):
+            flag_modified(row, other)
+    if name == "name" and hasattr(row, "name_pinyin"):
+        row.name_pinyin, row.name_initials = pinyin_keys(value or "")
+    result.resolved += _settle(session, conflict, actor, choice)
+
+
+def resolve_conflicts(ws: Workspace, actor: Actor, conflict_ids: list[int], choice: str) -> ResolveResult:
+    """Keep mine / take theirs for many conflicts in one transaction (the bulk buttons).
+
+    A conflict whose field changed since it was found is not resolved: it is refreshed to show
+    the current value and listed in ``changed`` (the clerk is asked again).
+    """
+    if choice not in ("mine", "theirs"):
+        raise ValidationError("未知的处理方式。")
+    result = ResolveResult()
     with ws.unit_of_work(actor, f"sync_conflict_{choice}") as session:
-        conflict = session.get(SyncConflict, conflict_id)
-        if conflict is None:
-            raise NotFound("找不到该冲突记录。")
-        if conflict.resolution:
-            raise ValidationError("该冲突已处理。")
-        model = MODEL_BY_TABLE.get(conflict.table_name)
-        row = session.get(model, conflict.row_id) if model is not None else None
-        if row is None:
-            raise NotFound("该记录已不在本站，无法处理。")
-        check_village(session, actor, row.village_code)
-        text = conflict.local_value if choice == "mine" else conflict.remote_value
-        value = _python_value(conflict.table_name, conflict.field, _decode(text))
-        name = conflict.field
-        if name not in synced_field_names(model):
-            raise ValidationError("该字段不能在此修改。")
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-        elif choice == "mine":
-            flag_modified(row, name)  # the server holds the other value: send ours again
-        if name == "deleted" and value is False and choice == "mine":
-            # Restoring a deleted row: send every field, the server may keep only the key of
-            # an old tombstone.
-            for other in synced_field_names(model):
-                flag_modified(row, other)
-        if name == "name" and hasattr(row, "name_pinyin"):
-            row.name_pinyin, row.name_initials = pinyin_keys(value or "")
-        same = session.scalars(select(SyncConflict).where(
-            SyncConflict.table_name == conflict.table_name, SyncConflict.row_id == conflict.row_id,
-            SyncConflict.field == name, SyncConflict.resolution == ""))
-        for item in same:  # older conflicts on the same field are settled by this choice too
-            item.resolution = choice
-            item.resolved_by = actor.username
-            item.resolved_at = utcnow()
+        for conflict_id in conflict_ids:
+            conflict = session.get(SyncConflict, conflict_id)
+            if conflict is None:
+                raise NotFound("找不到该冲突记录。")
+            if conflict.resolution:
+                if len(conflict_ids) == 1:
+                    raise ValidationError("该冲突已处理。")
+                continue  # settled together with an earlier one of the same field
+            _resolve_one(session, actor, conflict, choice, result)
+    return result
+
+
+def _resolve(ws: Workspace, actor: Actor, conflict_id: int, choice: str) -> None:
+    result = resolve_conflicts(ws, actor, [conflict_id], choice)
+    if result.changed:
+        raise ConflictChanged(result.changed, result.current_display)
 
 
 def keep_mine(ws: Workspace, actor: Actor, conflict_id: int) -> None:
-    """保留本地: write the local value again (a new edit that wins everywhere)."""
+    """保留本地: write the local value as a new edit (it wins everywhere).
+
+    Raises ConflictChanged (nothing written) when the field changed since the conflict was
+    found; the conflict then shows the newer value and the clerk chooses again.
+    """
     _resolve(ws, actor, conflict_id, "mine")
 
 
 def take_theirs(ws: Workspace, actor: Actor, conflict_id: int) -> None:
-    """采用服务器: make sure the winning value stands here (and everywhere)."""
+    """采用服务器: the value standing now stays; the conflict is marked resolved, nothing written.
+
+    Never writes the value recorded when the conflict was found (it may have been replaced by a
+    newer edit since).
+    """
     _resolve(ws, actor, conflict_id, "theirs")
