@@ -259,6 +259,7 @@ class SyncEngine:
         self._relay_bundles()
         self._push()
         self._pull()
+        self._renumber_households()
         self._refresh_station_keys()
         self.report.seconds = time.perf_counter() - started
         self.report.bytes_sent = self.client.stats.bytes_sent - sent0
@@ -269,6 +270,19 @@ class SyncEngine:
             state.put(conn, state.K_LAST_REPORT, self.report.summary())
         logger.info("sync done: %s", self.report.summary())
         return self.report
+
+    def _renumber_households(self) -> None:
+        """户号 duplicated by stations still numbering the old way get new, deterministic
+        numbers (pushed at the next sync); see services/household_numbers.py."""
+        from station_app.services.household_numbers import renumber_duplicate_households
+
+        try:
+            changed = renumber_duplicate_households(self.ws)
+        except DomainError:
+            logger.exception("could not renumber duplicate household numbers")
+            return
+        if changed:
+            logger.info("renumbered %d duplicate household numbers", changed)
 
     def _lock(self) -> threading.Lock:
         key = str(self.ws.db_path or id(self.ws))
