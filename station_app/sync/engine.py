@@ -96,6 +96,8 @@ class SyncReport:
     bytes_received: int = 0
     seconds: float = 0.0
     clock_warning: str = ""
+    #: People registered twice (same ID number) after this sync: offered for merging.
+    double_registrations: int = 0
 
     def summary(self) -> str:
         parts = [f"上传 {self.pushed} 条（接受 {self.accepted}，冲突 {self.conflicts}，拒绝 {self.rejected}）",
@@ -104,6 +106,8 @@ class SyncReport:
             parts.append(f"参考数据 {self.ref_rows} 行")
         if self.new_conflicts:
             parts.append(f"新冲突 {self.new_conflicts} 条待处理")
+        if self.double_registrations:
+            parts.append(f"{self.double_registrations} 人重复登记待合并")
         if self.relayed_bundles:
             parts.append(f"转交数据包 {self.relayed_bundles} 个")
         return "，".join(parts) + f"，用时 {self.seconds:.1f} 秒"
@@ -283,6 +287,9 @@ class SyncEngine:
             return
         if changed:
             logger.info("renumbered %d duplicate household numbers", changed)
+        from station_app.services.person_merge import count_double_registrations
+
+        self.report.double_registrations = count_double_registrations(self.ws)
 
     def _lock(self) -> threading.Lock:
         key = str(self.ws.db_path or id(self.ws))
