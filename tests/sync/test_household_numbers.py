@@ -48,7 +48,7 @@ def test_the_migration_renumbers_existing_duplicates_recorded_for_sync(county, s
     village, township = stations(county, "VA", "TS")
     ids = _make_duplicates(village)
     with village.ws.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0003'")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0040_assistance_entitlement'")
     migrate.upgrade(village.ws.engine)
     village.reopen()
     numbers = {row_id: village.row("household", row_id)["household_no"] for row_id in ids}
