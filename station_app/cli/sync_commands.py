@@ -98,6 +98,30 @@ def cmd_import_bundle(args) -> int:
     return 0
 
 
+def cmd_merge_people(args) -> int:
+    from station_app.services.person_merge import find_double_registrations, merge_all
+
+    with _open(args) as ws:
+        if not ws.is_set_up:
+            print("本数据库尚未完成初始设置。", file=sys.stderr)
+            return 2
+        actor = _actor(ws)
+        groups = find_double_registrations(ws, actor)
+        for group in groups:
+            people = "；".join(f"{p.name}（{p.village_code}，户号 {p.household_no or '无'}，{p.linked} 条记录）"
+                              for p in group.people)
+            print(f"身份证号 {group.id_number_masked} 登记了 {len(group.people)} 次：{people}")
+        if not groups:
+            print("没有重复登记的人员。")
+            return 0
+        if not args.all:
+            print("加 --all 把每组合并到排在第一位的人员（其参保、慢病卡、救助和服务记录一并转入）。")
+            return 0
+        merged = merge_all(ws, actor)
+    print(f"已合并 {merged} 条重复登记，下次同步时上传。")
+    return 0
+
+
 def register(sub) -> None:
     setup = sub.add_parser("setup", help="从县服务器设置新站点（站点信息、地名、本站数据和用户都从县里来）")
     setup.add_argument("--server", help="县服务器地址，如 https://yb.example.gov.cn")
@@ -117,6 +141,10 @@ def register(sub) -> None:
     export = sub.add_parser("export-bundle", help="把未上传的修改导出为签名数据包（无网络时用 U 盘带走）")
     export.add_argument("--out", required=True, help="数据包文件路径，如 E:\\群英村.ybsb")
     export.set_defaults(func=cmd_export_bundle)
+
+    merge = sub.add_parser("merge-people", help="列出在两个站点重复登记的人员（同一身份证号），可合并")
+    merge.add_argument("--all", action="store_true", help="合并每一组（保留排在第一位的人员）")
+    merge.set_defaults(func=cmd_merge_people)
 
     imp = sub.add_parser("import-bundle", help="导入村站的数据包（乡镇站），下次同步时转交县服务器")
     imp.add_argument("file")

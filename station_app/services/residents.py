@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from station_app.domain.enums import HouseholdCategory, Relation, ResidentStatus, SpecialGroup
+from station_app.domain.enums import (
+    HouseholdCategory,
+    Relation,
+    ResidentStatus,
+    SpecialGroup,
+)
 from station_app.domain.errors import NotFound, ValidationError
 from station_app.domain.idnumber import parse_id
 from station_app.domain.masking import mask_name
@@ -16,6 +21,7 @@ from station_app.domain.names import pinyin_keys, validate_name, validate_phone
 from station_app.store.models import Household, Place, Resident
 
 from .changes import Actor
+from .household_numbers import allocate_household_numbers
 from .scope import check_village
 from .workspace import Workspace
 
@@ -95,9 +101,8 @@ def _new_resident(clean: CleanResident, *, village_code: str, household_id: str)
 
 
 def next_household_no(session: Session, village_code: str) -> str:
-    count = session.scalar(select(func.count()).select_from(Household)
-                           .where(Household.village_code == village_code)) or 0
-    return f"{village_code[-6:]}{count + 1:04d}"
+    """The next 户号 from this station's own series (see services/household_numbers.py)."""
+    return allocate_household_numbers(session, village_code)[0]
 
 
 def register_household(ws: Workspace, actor: Actor, *, village_code: str, head: ResidentInput,

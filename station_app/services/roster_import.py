@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 
 from station_app import paths
 from station_app.domain import roster as R
-from station_app.domain.enums import EnrollmentStatus, PlaceLevel, Relation, ResidentStatus
+from station_app.domain.enums import (
+    EnrollmentStatus,
+    PlaceLevel,
+    Relation,
+    ResidentStatus,
+)
 from station_app.domain.errors import DomainError, PermissionDenied, ValidationError
 from station_app.domain.idnumber import IdNumberError, parse_id
 from station_app.domain.masking import mask_name
@@ -28,6 +33,7 @@ from station_app.store.models import AuditEntry, Enrollment, Household, Place, R
 
 from . import backup as backup_service
 from .changes import Actor
+from .household_numbers import allocate_household_numbers
 from .overview import current_benefit_year
 from .reference import subsidy_rules, suggest_subsidy, year_setting
 from .scope import villages_in_scope
@@ -785,7 +791,7 @@ def _new_households(session: Session, plan: ImportPlan,
     """
     needed = sorted({r.household_key for r in new_rows}, key=lambda k: min(
         r.row_no for r in plan.households[k].rows))
-    counters: dict[str, int] = {}
+    counters: dict[str, str] = {}
     values = []
     ids: dict[tuple, str] = {}
     for key in needed:
@@ -796,11 +802,14 @@ def _new_households(session: Session, plan: ImportPlan,
         village = draft.village_code
         number = draft.household_no
         if not number:
+            # This station's own series (services/household_numbers.py): never a number another
+            # station can also give offline.
             if village not in counters:
-                counters[village] = session.scalar(select(func.count()).select_from(Household).where(
-                    Household.village_code == village)) or 0
-            counters[village] += 1
-            number = f"{village[-6:]}{counters[village]:04d}"
+                counters[village] = allocate_household_numbers(session, village)[0]
+            else:
+                prefix, _, serial = counters[village].rpartition("-")
+                counters[village] = f"{prefix}-{int(serial) + 1:04d}"
+            number = counters[village]
         ids[key] = new_id()
         head_name = draft.head_name or next((r.name for r in draft.rows if r.status == NEW), "")
         values.append(dict(id=ids[key], village_code=village, household_no=number,

@@ -8,6 +8,7 @@ requests and responses on a real server.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
@@ -18,6 +19,7 @@ from typing import Any, Callable
 from urllib.parse import urlencode
 
 import requests
+import urllib3.exceptions
 
 from station_app.domain.errors import DomainError
 
@@ -37,6 +39,15 @@ logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
+
+
+#: Everything the wire can throw while a request is sent or its answer read: a connection cut
+#: mid-body surfaces from urllib3 (ProtocolError, ReadTimeoutError, IncompleteRead, SSLError),
+#: from requests (ConnectionError, ChunkedEncodingError, ContentDecodingError) or from http.client.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+    ConnectionError, TimeoutError, OSError, EOFError,
+)
 
 
 class SyncError(DomainError):
@@ -94,6 +105,12 @@ class RequestsTransport:
         try:
             # decode_content=False: we inflate ourselves, with a size limit, and count wire bytes.
             raw = response.raw.read(decode_content=False)
+            expected = response.headers.get("content-length")
+            if expected is not None and expected.isdigit() and len(raw) != int(expected):
+                raise requests.ConnectionError(f"answer cut after {len(raw)} of {expected} bytes")
+        except TRANSPORT_ERRORS as error:
+            # A cut mid-body: this connection is no good; the caller retries like a failed request.
+            raise requests.ConnectionError(f"answer cut while reading: {error!r}") from error
         finally:
             response.close()
         return RawResponse(response.status_code, {k.lower(): v for k, v in response.headers.items()}, raw)
@@ -188,7 +205,7 @@ class SyncClient:
                 self.stats.requests += 1
                 self.stats.bytes_sent += len(payload or b"")
                 response = self.transport(method, url, headers, payload, self.timeout)
-            except (requests.RequestException, ConnectionError, TimeoutError, OSError) as error:
+            except TRANSPORT_ERRORS as error:
                 logger.info("sync %s %s failed (attempt %d): %s", method, path.split("?")[0], attempt, error)
                 if attempt >= self.max_attempts:
                     raise NetworkError(str(error)) from error
@@ -204,7 +221,16 @@ class SyncClient:
                                     status=response.status, retryable=True)
                 self._backoff(attempt, response.headers.get("retry-after"))
                 continue
-            data = self._decode(response)
+            try:
+                data = self._decode(response)
+            except SyncError as error:
+                # A 2xx body that does not decode was damaged on the way (cut, truncated gzip):
+                # ask again, like a failed request.
+                logger.info("sync %s %s: undecodable answer (attempt %d)", method, path.split("?")[0], attempt)
+                if attempt >= self.max_attempts:
+                    raise
+                self._backoff(attempt, None)
+                continue
             if response.status >= 400:
                 raise self._error(response.status, data)
             return data

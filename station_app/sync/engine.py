@@ -96,6 +96,8 @@ class SyncReport:
     bytes_received: int = 0
     seconds: float = 0.0
     clock_warning: str = ""
+    #: People registered twice (same ID number) after this sync: offered for merging.
+    double_registrations: int = 0
 
     def summary(self) -> str:
         parts = [f"上传 {self.pushed} 条（接受 {self.accepted}，冲突 {self.conflicts}，拒绝 {self.rejected}）",
@@ -104,6 +106,8 @@ class SyncReport:
             parts.append(f"参考数据 {self.ref_rows} 行")
         if self.new_conflicts:
             parts.append(f"新冲突 {self.new_conflicts} 条待处理")
+        if self.double_registrations:
+            parts.append(f"{self.double_registrations} 人重复登记待合并")
         if self.relayed_bundles:
             parts.append(f"转交数据包 {self.relayed_bundles} 个")
         return "，".join(parts) + f"，用时 {self.seconds:.1f} 秒"
@@ -259,6 +263,7 @@ class SyncEngine:
         self._relay_bundles()
         self._push()
         self._pull()
+        self._renumber_households()
         self._refresh_station_keys()
         self.report.seconds = time.perf_counter() - started
         self.report.bytes_sent = self.client.stats.bytes_sent - sent0
@@ -269,6 +274,22 @@ class SyncEngine:
             state.put(conn, state.K_LAST_REPORT, self.report.summary())
         logger.info("sync done: %s", self.report.summary())
         return self.report
+
+    def _renumber_households(self) -> None:
+        """户号 duplicated by stations still numbering the old way get new, deterministic
+        numbers (pushed at the next sync); see services/household_numbers.py."""
+        from station_app.services.household_numbers import renumber_duplicate_households
+
+        try:
+            changed = renumber_duplicate_households(self.ws)
+        except DomainError:
+            logger.exception("could not renumber duplicate household numbers")
+            return
+        if changed:
+            logger.info("renumbered %d duplicate household numbers", changed)
+        from station_app.services.person_merge import count_double_registrations
+
+        self.report.double_registrations = count_double_registrations(self.ws)
 
     def _lock(self) -> threading.Lock:
         key = str(self.ws.db_path or id(self.ws))

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
+from datetime import date, timedelta
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -31,10 +34,27 @@ from station_app.domain.errors import DomainError
 from station_app.services.changes import Actor
 from station_app.services.workspace import Workspace
 from station_app.sync.client import SyncClient
-from station_app.sync.conflicts import ConflictView, RejectedView, keep_mine, list_conflicts, list_rejected, take_theirs
+from station_app.sync.conflicts import (
+    ConflictChanged,
+    ConflictFilter,
+    RejectedView,
+    ResolveResult,
+    conflict_fields,
+    conflict_ids,
+    conflict_rows,
+    conflict_stations,
+    list_rejected,
+    resolve_conflicts,
+)
 from station_app.sync.engine import SyncReport, run_sync
-from station_app.sync.settings import SyncStatus, server_settings, set_server, sync_status
+from station_app.sync.settings import (
+    SyncStatus,
+    server_settings,
+    set_server,
+    sync_status,
+)
 
+from ..models.lazy_table import Column, LazyTableModel
 from ..tasks import TaskManager
 
 logger = logging.getLogger(__name__)
@@ -42,6 +62,21 @@ logger = logging.getLogger(__name__)
 #: Automatic sync interval; a failed attempt just waits for the next tick.
 AUTO_SYNC_MS = 5 * 60 * 1000
 NEVER = "从未"
+
+CONFLICT_COLUMNS = (
+    Column("person", "人员", width=200, sort_key="person"),
+    Column("record", "类别", width=70, sort_key=None),
+    Column("field", "字段", width=80, sort_key="field"),
+    Column("local", "本站的值", width=120, sort_key=None),
+    Column("local_who", "本站修改（站点 · 操作员 · 时间）", width=210, sort_key=None),
+    Column("remote", "现在生效的值", width=120, sort_key=None),
+    Column("remote_who", "对方修改（站点 · 时间）", width=190, sort_key="station"),
+    Column("detected", "发现时间", width=130, sort_key="detected"),
+    Column("group", "同项", width=44, sort_key="group", align_right=True,
+           tooltip="同一人同一字段上的冲突条数（默认按人员和字段归组）"),
+)
+DATE_FILTERS = (("全部", None), ("今天", 0), ("近 7 天", 7), ("近 30 天", 30))
+REJECTED_HEADERS = ["类别", "记录", "操作", "修改的内容", "原因", "时间"]
 
 
 class _ProgressBridge(QObject):
@@ -65,7 +100,6 @@ class SyncPage(QWidget):
         self.tasks = tasks or TaskManager(parent=self)
         self.running = False
         self._cancel = threading.Event()
-        self._conflicts: list[ConflictView] = []
         self._bridge = _ProgressBridge(self)
         self._bridge.progress.connect(self._on_progress)
 
@@ -121,34 +155,84 @@ class SyncPage(QWidget):
         actions.addWidget(self.progress, 1)
         actions.addWidget(self.sync_button)
 
-        # -- conflicts and refused changes
-        self.conflict_table = QTableWidget(0, 6)
-        self.conflict_table.setHorizontalHeaderLabels(["类别", "记录", "字段", "本站的值", "县服务器的值", "发现时间"])
+        # -- conflicts: every open one, lazy pages, filtered, sorted, grouped, bulk keep/take
+        self.conflict_model = LazyTableModel(CONFLICT_COLUMNS, lambda ids: conflict_rows(self.ws, list(ids)),
+                                             page_size=200, parent=self)
+        self.conflict_model.on_sort = self._sort_conflicts
+        self._conflict_sort = ("group", True)
+        self.conflict_table = QTableView()
+        self.conflict_table.setModel(self.conflict_model)
         self.conflict_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.conflict_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.conflict_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.conflict_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.conflict_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.conflict_table.itemSelectionChanged.connect(self._update_buttons)
+        self.conflict_table.setSortingEnabled(False)
+        self.conflict_table.setWordWrap(False)
+        self.conflict_table.setAlternatingRowColors(True)
+        header = self.conflict_table.horizontalHeader()
+        header.setSectionsClickable(True)
+        header.sectionClicked.connect(self._header_clicked)
+        for i, column in enumerate(CONFLICT_COLUMNS):
+            if column.width:
+                self.conflict_table.setColumnWidth(i, column.width)
+        header.setStretchLastSection(True)
+        self.conflict_table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.conflict_table.doubleClicked.connect(lambda _index: self.open_record())
+        self.person_filter = QLineEdit()
+        self.person_filter.setPlaceholderText("姓名或户号")
+        self.person_filter.setClearButtonEnabled(True)
+        self.person_filter.textChanged.connect(lambda _t: self._filter_timer.start())
+        self.field_filter = QComboBox()
+        self.station_filter = QComboBox()
+        self.date_filter = QComboBox()
+        for label, days in DATE_FILTERS:
+            self.date_filter.addItem(label, days)
+        for box in (self.field_filter, self.station_filter, self.date_filter):
+            box.currentIndexChanged.connect(lambda _i: self.reload_conflicts())
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(250)
+        self._filter_timer.timeout.connect(self.reload_conflicts)
+        self.conflict_count_label = QLabel("")
         self.keep_button = QPushButton("保留本地")
-        self.keep_button.setToolTip("用本站的值覆盖，下次同步后所有站点都采用本站的值")
+        self.keep_button.setToolTip("所选各条：用本站的值覆盖（作为一次新的修改），同步后所有站点都采用本站的值")
         self.keep_button.clicked.connect(lambda: self._resolve("mine"))
         self.take_button = QPushButton("采用服务器")
-        self.take_button.setToolTip("采用县服务器上的值（其他站点的修改）")
+        self.take_button.setToolTip("所选各条：保留现在生效的值（其他站点的修改），不再提示")
         self.take_button.clicked.connect(lambda: self._resolve("theirs"))
+        self.open_button = QPushButton("打开记录")
+        self.open_button.setToolTip("查看该人员的历史记录（谁在何时改了什么）")
+        self.open_button.clicked.connect(self.open_record)
         conflict_page = QWidget()
         conflict_layout = QVBoxLayout(conflict_page)
-        conflict_layout.addWidget(QLabel("同一项被两个站点同时修改时，较晚的修改生效，另一个值保留在这里供核对："))
+        conflict_layout.addWidget(QLabel("同一项被两个站点同时修改时，较晚的修改生效，另一个值保留在这里供核对。"
+                                         "可按住 Ctrl / Shift 多选后一并处理："))
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("人员："))
+        filters.addWidget(self.person_filter, 1)
+        filters.addWidget(QLabel("字段："))
+        filters.addWidget(self.field_filter)
+        filters.addWidget(QLabel("对方站点："))
+        filters.addWidget(self.station_filter)
+        filters.addWidget(QLabel("发现时间："))
+        filters.addWidget(self.date_filter)
+        conflict_layout.addLayout(filters)
         conflict_layout.addWidget(self.conflict_table, 1)
         buttons = QHBoxLayout()
-        buttons.addStretch(1)
+        buttons.addWidget(self.conflict_count_label, 1)
+        buttons.addWidget(self.open_button)
         buttons.addWidget(self.keep_button)
         buttons.addWidget(self.take_button)
         conflict_layout.addLayout(buttons)
 
-        self.rejected_table = QTableWidget(0, 4)
-        self.rejected_table.setHorizontalHeaderLabels(["类别", "操作", "原因", "时间"])
+        self.rejected_table = QTableWidget(0, len(REJECTED_HEADERS))
+        self.rejected_table.setHorizontalHeaderLabels(REJECTED_HEADERS)
         self.rejected_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.rejected_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.rejected_table.setWordWrap(True)
+        rejected_header = self.rejected_table.horizontalHeader()
+        for i, width in enumerate((70, 190, 50, 200, 0, 130)):
+            if width:
+                self.rejected_table.setColumnWidth(i, width)
+        rejected_header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         rejected_page = QWidget()
         rejected_layout = QVBoxLayout(rejected_page)
         rejected_layout.addWidget(QLabel("县服务器未接受的修改（不会阻塞其他修改上传）："))
@@ -182,7 +266,8 @@ class SyncPage(QWidget):
         """Re-read status, conflicts and refused changes (local database only: fast)."""
         status = sync_status(self.ws)
         self._show_status(status)
-        self._show_conflicts(list_conflicts(self.ws))
+        self._fill_filters()
+        self.reload_conflicts()
         self._show_rejected(list_rejected(self.ws))
         self._update_buttons()
 
@@ -200,43 +285,81 @@ class SyncPage(QWidget):
                 self.message_label.setText(status.last_report)
         self.clock_label.setText(status.clock_warning)
         self.clock_label.setVisible(bool(status.clock_warning))
+        # The tab titles count what the status counts (one service function, sync_status).
+        self.tabs.setTabText(0, f"冲突（{status.conflicts}）")
+        self.tabs.setTabText(1, f"未被接受的修改（{status.rejected}）")
         self.status = status
 
-    def _show_conflicts(self, conflicts: list[ConflictView]) -> None:
-        self._conflicts = conflicts
-        table = self.conflict_table
-        table.setRowCount(len(conflicts))
-        for row, c in enumerate(conflicts):
-            values = [c.table_label, c.row_label, c.field_label, c.local_display, c.remote_display,
-                      c.detected_at.strftime("%Y-%m-%d %H:%M") if c.detected_at else ""]
-            for column, value in enumerate(values):
-                item = QTableWidgetItem(value)
-                item.setData(Qt.ItemDataRole.UserRole, c.id)
-                table.setItem(row, column, item)
-        self.tabs.setTabText(0, f"冲突（{len(conflicts)}）")
+    def _fill_filters(self) -> None:
+        for box, items, first in ((self.field_filter, conflict_fields(self.ws), "全部字段"),
+                                  (self.station_filter, conflict_stations(self.ws), "全部站点")):
+            current = box.currentData()
+            box.blockSignals(True)
+            box.clear()
+            box.addItem(first, "")
+            for value, label in items:
+                box.addItem(label if label == value else f"{label}（{value}）" if box is self.station_filter
+                            else label, value)
+            index = box.findData(current)
+            box.setCurrentIndex(max(0, index))
+            box.blockSignals(False)
+
+    def conflict_filter(self) -> ConflictFilter:
+        days = self.date_filter.currentData()
+        since = date.today() - timedelta(days=days) if days is not None else None
+        return ConflictFilter(person=self.person_filter.text(), field=self.field_filter.currentData() or "",
+                              station=self.station_filter.currentData() or "", since=since)
+
+    def reload_conflicts(self) -> None:
+        key, ascending = self._conflict_sort
+        ids = conflict_ids(self.ws, self.conflict_filter(), sort=key, ascending=ascending)
+        self.conflict_model.set_ids(ids)
+        total = self.status.conflicts if hasattr(self, "status") else len(ids)
+        self.conflict_count_label.setText(f"显示 {len(ids)} 条（共 {total} 条待处理）")
+        self._update_buttons()
+
+    def _header_clicked(self, section: int) -> None:
+        column = CONFLICT_COLUMNS[section]
+        key = column.sort_by()
+        if not key:
+            return
+        current, ascending = self._conflict_sort
+        self._sort_conflicts(key, not ascending if current == key else True)
+
+    def _sort_conflicts(self, key: str, ascending: bool) -> None:
+        self._conflict_sort = (key, ascending)
+        self.reload_conflicts()
 
     def _show_rejected(self, rejected: list[RejectedView]) -> None:
         table = self.rejected_table
         table.setRowCount(len(rejected))
         for row, r in enumerate(rejected):
-            values = [r.table_label, r.op, r.message, r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else ""]
+            values = [r.table_label, r.record, r.op, r.fields, r.message,
+                      r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else ""]
             for column, value in enumerate(values):
                 table.setItem(row, column, QTableWidgetItem(value))
-        self.tabs.setTabText(1, f"未被接受的修改（{len(rejected)}）")
 
     def _update_buttons(self) -> None:
-        selected = self.selected_conflict() is not None
-        self.keep_button.setEnabled(selected)
-        self.take_button.setEnabled(selected)
+        count = len(self.selected_conflict_ids())
+        self.keep_button.setEnabled(count > 0)
+        self.take_button.setEnabled(count > 0)
+        self.keep_button.setText(f"保留本地（{count} 条）" if count > 1 else "保留本地")
+        self.take_button.setText(f"采用服务器（{count} 条）" if count > 1 else "采用服务器")
+        self.open_button.setEnabled(count == 1 and bool(self._selected_values().get("resident_id")))
         self.sync_button.setEnabled(not self.running)
         self.sync_button.setText("同步中…" if self.running else "立即同步")
 
-    def selected_conflict(self) -> ConflictView | None:
+    def selected_conflict_ids(self) -> list[int]:
+        rows = sorted(index.row() for index in self.conflict_table.selectionModel().selectedRows())
+        return [int(i) for i in (self.conflict_model.id_at(r) for r in rows) if i is not None]
+
+    def selected_conflict(self) -> int | None:
+        ids = self.selected_conflict_ids()
+        return ids[0] if ids else None
+
+    def _selected_values(self) -> dict:
         rows = self.conflict_table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        index = rows[0].row()
-        return self._conflicts[index] if 0 <= index < len(self._conflicts) else None
+        return self.conflict_model.row_values(rows[0].row()) if len(rows) == 1 else {}
 
     # ------------------------------------------------------------------ actions
 
@@ -307,15 +430,38 @@ class SyncPage(QWidget):
         self.synced.emit(None, message)
 
     def _resolve(self, choice: str) -> None:
-        conflict = self.selected_conflict()
-        if conflict is None:
+        ids = self.selected_conflict_ids()
+        if not ids:
             return
         ws, actor = self.ws, self.actor
-        action = keep_mine if choice == "mine" else take_theirs
-        self.tasks.run_write(lambda: action(ws, actor, conflict.id), lambda _v: self.refresh(),
+        self.tasks.run_write(lambda: resolve_conflicts(ws, actor, ids, choice), self._on_resolved,
                              lambda error: QMessageBox.warning(self, "处理冲突", str(error)), name="resolve_conflict")
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def _on_resolved(self, result: ResolveResult) -> None:
+        self.refresh()
+        if result.changed:
+            # The value changed since the conflict was found: the list now shows the newer one.
+            message = ConflictChanged(result.changed, result.current_display).message
+            if result.resolved:
+                message = f"已处理 {result.resolved} 条。" + message
+            self.message_label.setText(message)
+            QMessageBox.information(self, "处理冲突", message)
+        else:
+            self.message_label.setText(f"已处理 {result.resolved} 条冲突。")
+
+    def open_record(self) -> None:
+        """The person the selected conflict belongs to: their history (who changed what, when)."""
+        values = self._selected_values()
+        resident_id = values.get("resident_id")
+        if not resident_id:
+            return
+        from ..dialogs.history_dialog import HistoryDialog
+
+        self.record_dialog = HistoryDialog(self.ws, self.actor, self.tasks, resident_id,
+                                           values.get("person", ""), parent=self)
+        self.record_dialog.show()
+
+    def closeEvent(self, event) -> None:
         self.timer.stop()
         self._cancel.set()
         super().closeEvent(event)
