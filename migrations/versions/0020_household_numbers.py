@@ -1,7 +1,7 @@
 """renumber duplicate 户号 (issue 18.4)
 
 Revision ID: 0020_household_numbers
-Revises: 0040_assistance_entitlement
+Revises: 0060_notice_versions
 Create Date: 2026-12-06
 
 Before this version a township and a village station registering households offline in the
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0020_household_numbers'
-down_revision = '0040_assistance_entitlement'
+down_revision = '0060_notice_versions'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """notice versions: a republished, changed notice links to the one it replaces, with the reason
 
 Revision ID: 0060_notice_versions
-Revises: 0040_assistance_entitlement
+Revises: 0030_year_round_rules
 Create Date: 2026-12-06
 
 Issue 11: publishing an unchanged notice again reuses its archive entry; a changed one becomes a
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0060_notice_versions'
-down_revision = '0040_assistance_entitlement'
+down_revision = '0030_year_round_rules'
 branch_labels = None
 depends_on = None
 
