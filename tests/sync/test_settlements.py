@@ -118,3 +118,23 @@ def entitlement_ratio(paid: int, people: int):
     from station_app.domain.kpi import Ratio
 
     return Ratio(paid, people)
+
+
+def test_load_settlements_cli(tmp_path, capsys):
+    import json
+
+    from county_server.cli import main
+
+    url = f"sqlite:///{tmp_path / 'county.db'}"
+    good = tmp_path / "s.json"
+    good.write_text(json.dumps({"settlements": [{
+        "settlement_no": "JS1", "id_number": "11010519491231002X", "settled_on": "2026-05-03",
+        "hospital_level": "county", "kind": "inpatient", "total_yuan": 100, "policy_self_pay_yuan": 30}]}),
+        encoding="utf-8")
+    assert main(["--db-url", url, "load-settlements", str(good)]) == 0
+    assert "1 条找不到参保居民（未下发）" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"settlement_no": "JS2", "id_number": "123"}]), encoding="utf-8")
+    assert main(["--db-url", url, "load-settlements", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "身份证号不正确" in err and "Traceback" not in err
