@@ -8,7 +8,8 @@ before a page and a background thread calls it every few seconds while the serve
 
 The definitions are the station's own (station_app.domain): 参保率 and 困难群众参保率 as in
 ``services.enrollment.enrollment_kpis``, 卡月使用率 as ``domain.chronic.monthly_usage``,
-救助落实率 as ``domain.assistance.fulfilment``.
+医疗救助落实率 as ``services.entitlement`` defines it (docs/FIGURES.md): the county's rules over the
+救助对象's settlements, through ``domain.entitlement.person_dues``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Any, Iterable
 
 from sqlalchemy import Engine, delete, insert, select, update
 
-from station_app.domain.assistance import fulfilment
+from station_app.domain import entitlement as ent
+from station_app.domain.assistance import payout_rate as ent_payout
 from station_app.domain.chronic import HeldCard, monthly_usage, month_key, months_ending
-from station_app.domain.enums import HARDSHIP_GROUPS, EnrollmentStatus
+from station_app.domain.enums import HARDSHIP_GROUPS, EnrollmentStatus, SpecialGroup
 from station_app.domain.kpi import Ratio
 
 from ..models import Counter as SeqCounter
@@ -36,7 +38,8 @@ T_ROW = SyncRow.__table__
 T_AGG = VillageAggregate.__table__
 T_SET = CountySetting.__table__
 #: Tables whose rows feed the figures.
-SOURCE_TABLES = ("resident", "enrollment", "chronic_card", "card_usage", "assistance_case", "service_entry")
+SOURCE_TABLES = ("resident", "enrollment", "chronic_card", "card_usage", "assistance_case", "service_entry",
+                 "settlement", "settlement_review")
 WATERMARK_KEY = "aggregate_seq"
 MONTH_KEY = "aggregate_month"
 #: Months of 卡月使用率 kept per village (the dashboard shows the last 12).
@@ -95,6 +98,7 @@ def compute_village(conn, village: str, today: date) -> dict[str, Any]:
         applied = _date(data.get("applied_date"))
         if applied:
             assist[str(applied.year)][data.get("status") or ""] += 1
+    fulfilment = _fulfilment(conn, by_table)
     kinds: dict[str, Counter] = defaultdict(Counter)
     doctors: dict[str, Counter] = defaultdict(Counter)
     for _r, data in by_table["service_entry"]:
@@ -108,9 +112,72 @@ def compute_village(conn, village: str, today: date) -> dict[str, Any]:
         "hardship_enrollment": {y: dict(c) for y, c in hard.items()},
         "usage": usage, "usage_month": month_key(today),
         "assistance": {y: dict(c) for y, c in assist.items()},
+        "fulfilment": fulfilment,
         "services": {y: dict(c) for y, c in kinds.items()},
         "doctors": {y: dict(c) for y, c in doctors.items()},
     }
+
+
+def _group_class(special_groups: str) -> int | None:
+    labels = []
+    for code in (special_groups or "").split(","):
+        if code:
+            try:
+                labels.append(SpecialGroup(code).label)
+            except ValueError:
+                labels.append(code)
+    return ent.class_of_groups(labels)
+
+
+def _rules(conn) -> dict[int, dict[tuple[int, str], ent.AssistanceRule]]:
+    """The county's 医疗救助 rules from the reference stream, by year."""
+    out: dict[int, dict[tuple[int, str], ent.AssistanceRule]] = defaultdict(dict)
+    for cols, vals in conn.execute(select(T_ROW.c.cols, T_ROW.c.vals).where(
+            T_ROW.c.table_name == "assistance_rule", T_ROW.c.stream == "ref", T_ROW.c.deleted.is_(False))):
+        d = dict(zip(json.loads(cols), json.loads(vals)))
+        out[int(d["year"])][(int(d["subject_class"]), d["kind"])] = ent.AssistanceRule(
+            int(d["subject_class"]), d["kind"], d.get("deductible_fen") or 0, d["ratio_pct"],
+            d.get("self_referred_ratio_pct", d["ratio_pct"]), d["annual_limit_fen"], d.get("tilt_threshold_fen") or 0,
+            d.get("tilt_ratio_pct") or 0, d.get("tilt_limit_fen") or 0, d.get("validity_months") or 0)
+    return out
+
+
+def _fulfilment(conn, by_table: dict[str, list[tuple[str, dict[str, Any]]]]) -> dict[str, dict[str, int]]:
+    """医疗救助落实率 counts per year: people due / fully paid, amounts due / paid, 待落实 items."""
+    if not by_table["settlement"]:
+        return {}
+    classes = {row_id: _group_class(d.get("special_groups") or "") for row_id, d in by_table["resident"]}
+    cases: ent.CaseLinks = {}
+    for row_id, d in sorted(by_table["assistance_case"], key=lambda r: r[1].get("applied_date") or ""):
+        sid = d.get("settlement_id")
+        if sid and (sid not in cases or cases[sid][1] != "paid"):
+            cases[sid] = (row_id, d.get("status") or "", d.get("assistance_fen") or 0)
+    reviewed = {d.get("settlement_id") for _r, d in by_table["settlement_review"]}
+    visits: dict[tuple[str, int], list] = defaultdict(list)
+    for row_id, d in by_table["settlement"]:
+        day, rid = _date(d.get("settled_on")), d.get("resident_id")
+        if day is None or classes.get(rid) is None:
+            continue
+        visits[(rid, day.year)].append((row_id, day, d.get("kind") or "", d.get("route") or "in_county",
+                                        d.get("policy_self_pay_fen") or 0, d.get("settlement_no") or ""))
+    rules = _rules(conn)
+    out: dict[str, Counter] = defaultdict(Counter)
+    for (rid, year), rows in visits.items():
+        rows.sort(key=lambda v: (v[1], v[5]))
+        year_rules = rules.get(year, {})
+        dues, _na = ent.person_dues(classes[rid], [v[:5] for v in rows],
+                                    lambda klass, kind: year_rules.get((klass, kind)), cases, reviewed)
+        if not dues:
+            continue
+        c = out[str(year)]
+        c["people"] += 1
+        c["people_paid"] += all(d.fulfilled for d in dues)
+        for d in dues:
+            c["entitled_fen"] += d.entitled_fen
+            c["paid_fen"] += d.paid_fen
+            c["pending"] += d.pending
+            c["pending_fen"] += d.entitled_fen if d.pending else 0
+    return {y: dict(c) for y, c in out.items()}
 
 
 def _setting(conn, key: str) -> str | None:
@@ -230,8 +297,20 @@ def unpaid_count(fig: dict[str, Any], year: int) -> int:
 
 
 def assistance_ratio(fig: dict[str, Any], year: int) -> Ratio:
+    """医疗救助落实率 (issue 16): 救助对象 with qualifying settlements whose every due was paid."""
+    counts = fig.get("fulfilment", {}).get(str(year), {})
+    return Ratio(counts.get("people_paid", 0), counts.get("people", 0))
+
+
+def assistance_pending(fig: dict[str, Any], year: int) -> int:
+    """待落实 items of the year."""
+    return fig.get("fulfilment", {}).get(str(year), {}).get("pending", 0)
+
+
+def assistance_payout_ratio(fig: dict[str, Any], year: int) -> Ratio:
+    """已审核救助发放率 (the old case ratio, under its honest name)."""
     counts = fig.get("assistance", {}).get(str(year), {})
-    return fulfilment(counts.get("reviewed", 0), counts.get("paid", 0))
+    return ent_payout(counts.get("reviewed", 0), counts.get("paid", 0))
 
 
 def usage_ratios(fig: dict[str, Any], months: list[str]) -> list[tuple[str, Ratio]]:

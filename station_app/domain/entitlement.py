@@ -355,3 +355,63 @@ def entitle_year(subject_class: int, visits: Sequence[Visit], rule_for: RuleLook
         run.results.append(result)
         state = result.after
     return run
+
+
+# -- one person's year: what is due on each settlement, and what became of it ---------------------
+
+#: (settlement id, day, kind, route, 政策范围内个人自付) in date order.
+SettlementVisit = tuple[str, date, str, str, int]
+#: settlement id → (case id, status, assistance_fen) of the case linked to it.
+CaseLinks = dict[str, tuple[str, str, int]]
+
+
+@dataclass(frozen=True)
+class Due:
+    """A qualifying settlement: entitled above 0 and not marked 不适用."""
+
+    index: int
+    entitled_fen: int
+    case: tuple[str, str, int] | None
+
+    @property
+    def pending(self) -> bool:
+        """待落实: no case opened for it."""
+        return self.case is None
+
+    @property
+    def fulfilled(self) -> bool:
+        return self.case is not None and self.case[1] == "paid"
+
+    @property
+    def paid_fen(self) -> int:
+        return min(self.case[2], self.entitled_fen) if self.fulfilled else 0  # type: ignore[index]
+
+
+def person_dues(subject_class: int, visits: Sequence[SettlementVisit], rule_for: RuleLookup, cases: CaseLinks,
+                reviewed: "set[str] | frozenset[str]") -> tuple[list[Due], int]:
+    """The qualifying settlements of one 救助对象's year (docs/FIGURES.md) and how many were 不适用.
+
+    Each visit is computed on the state its predecessors left; where a case granted another
+    amount than suggested, the next visit starts from what was granted (``advance``).
+    """
+    state = YearState()
+    dues: list[Due] = []
+    not_applicable = 0
+    for index, (sid, day, kind, route, policy) in enumerate(visits):
+        rule = rule_for(subject_class, kind)
+        if rule is None:
+            continue
+        visit = Visit(kind, route, policy, day)
+        outcome = entitle(rule, visit, state)
+        case = cases.get(sid)
+        if case is not None and case[1] != "refused" and case[2] != outcome.suggested_fen:
+            state = advance(rule, visit, state, case[2])
+        else:
+            state = outcome.after
+        if outcome.suggested_fen <= 0:
+            continue
+        if sid in reviewed:
+            not_applicable += 1
+            continue
+        dues.append(Due(index, outcome.suggested_fen, case))
+    return dues, not_applicable

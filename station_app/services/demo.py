@@ -1248,7 +1248,7 @@ class _Builder:
 
     @property
     def settlement_start(self) -> date:
-        """The settlements cover the year up to yesterday (from 1 January of the year before's December)."""
+        """The settlements cover the 365 days up to yesterday."""
         return self.today - timedelta(days=365)
 
     def make_settlements(self) -> None:

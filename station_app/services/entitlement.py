@@ -298,36 +298,22 @@ def compute_year(session: Session, county_code: str | None, year: int, *, allowe
     by_person: dict[str, list] = defaultdict(list)
     for row in rows:
         by_person[row[2]].append(row)
-    entitle, advance, Visit = ent.entitle, ent.advance, ent.Visit
+    rule_for = lambda klass, kind: rules.get((klass, kind))  # noqa: E731
     for resident_id, visits in by_person.items():
         klass = class_of_codes(visits[0][13])
         if klass is None:
             continue
-        state = ent.YearState()
+        found, not_applicable = ent.person_dues(
+            klass, [(v[0], v[4], v[7], v[8], v[12]) for v in visits], rule_for, cases, reviewed)
+        result.not_applicable += not_applicable
         dues: list[SettlementDue] = []
-        for (sid, number, _rid, village, day, hospital, level, kind, route, total, basic, serious, policy,
-             _groups) in visits:
-            rule = rules.get((klass, kind))
-            if rule is None:
-                continue
-            visit = Visit(kind, route, policy, day)
-            outcome = entitle(rule, visit, state)
-            case = cases.get(sid)
-            # The next visit starts from what was actually granted where a case says so.
-            if case is not None and case[1] != REFUSED and case[2] != outcome.suggested_fen:
-                state = advance(rule, visit, state, case[2])
-            else:
-                state = outcome.after
-            suggested = outcome.suggested_fen
-            if suggested <= 0:
-                continue
-            if sid in reviewed:
-                result.not_applicable += 1
-                continue
-            paid = min(case[2], suggested) if case is not None and case[1] == PAID else 0
+        for due in found:
+            (sid, number, _rid, village, day, hospital, level, kind, route, total, basic, serious, policy,
+             _groups) = visits[due.index]
+            case = due.case
             dues.append(SettlementDue(
                 sid, number, resident_id, village, klass, day, hospital, level, kind, route, total, basic, serious,
-                policy, suggested, case[0] if case else None, case[1] if case else None, paid))
+                policy, due.entitled_fen, case[0] if case else None, case[1] if case else None, due.paid_fen))
         if not dues:
             continue
         village = dues[0].village_code

@@ -17,7 +17,8 @@ from station_app.services.demo import DEFAULT_TODAY, build_demo
 from station_app.services.workspace import Workspace
 
 #: 一至三类 by special-group code (DOMAIN_FACTS_zh.md §3), written out again on purpose.
-CLASS_OF_CODE = {"tekun": 1, "orphan": 1, "dibao": 2, "dibao_edge": 3, "monitor": 3}
+CLASS_OF_CODE = {"tekun": 1, "orphan": 1, "dibao": 2, "fanpin": 2, "dibao_edge": 3, "unstable": 3, "edge_poor": 3,
+                 "sudden": 3, "monitor": 3}
 
 
 @pytest.fixture(scope="module")
