@@ -11,19 +11,18 @@ import time
 from datetime import date
 from pathlib import Path
 
-from .main import db_path_of, progress_printer
+from .main import db_path_of, open_station, progress_printer, unlock_station
 
 EXPORT_KINDS = ("residents", "enrollment", "unpaid", "cards", "assistance", "services")
 
 
 def _open(args, *, must_exist: bool = True):
     from station_app.domain.errors import ValidationError
-    from station_app.services.workspace import Workspace
 
     db = db_path_of(args)
     if must_exist and not db.exists():
         raise ValidationError(f"数据库不存在：{db}")
-    ws = Workspace.open(db)
+    ws = open_station(args)
     if not ws.is_set_up:
         ws.close()
         raise ValidationError("该数据库尚未完成初始设置（站点和管理员）。")
@@ -118,6 +117,7 @@ def cmd_backup(args) -> int:
     db = db_path_of(args)
     if not db.exists():
         raise ValidationError(f"数据库不存在：{db}")
+    unlock_station(args)  # the backup is written encrypted with the database's key
     if args.daily:
         info = backup.ensure_daily_backup(db, _backups_dir(args))
         if info is None:
@@ -149,6 +149,7 @@ def cmd_restore(args) -> int:
 
     db = db_path_of(args)
     source = Path(args.file)
+    unlock_station(args)  # the restored file keeps the database's key
     revision = backup.verify_backup(source)
     print(f"备份文件完整性检查通过（数据库版本 {revision}）：{source}")
     if not args.yes and sys.stdin.isatty():
@@ -159,9 +160,7 @@ def cmd_restore(args) -> int:
     before = backup.restore_file(db, source, _backups_dir(args))
     if before:
         print(f"恢复前的数据库已另存：{before.path}")
-    from station_app.services.workspace import Workspace
-
-    with Workspace.open(db, backups=_backups_dir(args)) as ws:  # migrates an older backup
+    with open_station(args, backups=_backups_dir(args)) as ws:  # migrates an older backup
         print(f"已恢复：{db}（数据库版本 {ws.migration.after}）")
     return 0
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .main import db_path_of, progress_printer
+from .main import open_station, progress_printer
 
 
 def _open(args):
-    from station_app.services.workspace import Workspace
-
-    return Workspace.open(db_path_of(args))
+    return open_station(args)
 
 
 def _actor(ws):
