@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import os
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from .main import db_path_of, open_station, progress_printer, unlock_station
 
+EXPORT_PASSWORD_ENV = "STATION_APP_EXPORT_PASSWORD"
 EXPORT_KINDS = ("residents", "enrollment", "unpaid", "cards", "assistance", "services")
 
 
@@ -94,10 +96,20 @@ def cmd_export(args) -> int:
     ws = _open(args)
     try:
         actor = _actor(ws, args.user)
+        password = None
+        if not args.no_password:  # every export kind carries full ID numbers: protected by default
+            password = os.environ.get(EXPORT_PASSWORD_ENV) or (
+                _password(argparse.Namespace(password=None), "导出文件的打开密码：") if sys.stdin.isatty() else None)
+            if not password:
+                from station_app.domain.errors import ValidationError
+
+                raise ValidationError(f"导出的文件含完整身份证号，默认加密：请在环境变量 {EXPORT_PASSWORD_ENV} "
+                                      "中给出打开密码（或在终端输入）；确需不加密时加 --no-password。")
         started = time.perf_counter()
         result = export(ws, actor, args.kind, args.out, year=args.year, village_code=args.village,
-                        month=args.month, progress=progress_printer("导出"))
-        print(f"{result.title}：{result.path}（{result.rows} 行），用时 {time.perf_counter() - started:.1f} 秒")
+                        month=args.month, progress=progress_printer("导出"), password=password)
+        print(f"{result.title}：{result.path}（{result.rows} 行{'，已加密' if password else ''}），"
+              f"用时 {time.perf_counter() - started:.1f} 秒")
         return 0
     finally:
         ws.close()
@@ -380,6 +392,8 @@ def register(sub) -> None:
     p.add_argument("--month", help="月份 YYYY-MM（服务记录）")
     p.add_argument("--village", help="村代码（默认本站全部村）")
     p.add_argument("--user", help="以哪个用户的身份导出")
+    p.add_argument("--no-password", action="store_true",
+                   help=f"不为文件设置打开密码（默认加密，密码取自环境变量 {EXPORT_PASSWORD_ENV} 或终端输入）")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("backup", help="立即备份数据库（在线备份，带完整性检查）")

@@ -58,7 +58,7 @@ def open_station(args, *, backups: Path | None = None):
     import getpass
 
     from station_app.services.workspace import Workspace
-    from station_app.store.keys import DatabaseLocked
+    from station_app.services.workspace import DatabaseLocked
 
     db = db_path_of(args)
     recovery = getattr(args, "recovery_key", None)

@@ -15,6 +15,7 @@ from station_app.domain.errors import PermissionDenied
 from station_app.domain.hlc import HybridLogicalClock
 from station_app.store import deferred_indexes, encryption, keys, migrate
 from station_app.store.db import engine_key, make_engine, make_session_factory
+from station_app.store.keys import DatabaseLocked, WrongPassword  # noqa: F401 - for the UI and CLI
 from station_app.store.models import AppSetting, Station
 
 from .changes import Actor, ChangeRecorder, SharedClock, load_clock_state

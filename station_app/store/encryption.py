@@ -10,6 +10,7 @@ converted (an encrypted backup first). ``None`` means "plaintext", only when
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -237,9 +238,10 @@ def resolve_key(db_path: Path, *, key: bytes | None = None, username: str | None
             keys.remember(key_file, key)
         return key
     if key_file is None:
-        key = keys.key_from_env()
-        if key is not None:
-            return key
+        # A copy without its key file: a key unlocked in this process may still open it.
+        for candidate in keys.remembered_keys() + [k for k in [keys.key_from_env()] if k]:
+            if check_key(db_path, candidate):
+                return candidate
         raise KeyFileError(f"数据库已加密，但找不到它的密钥文件：{key_path}。"
                            "请把备份时一同保存的 .keys 文件放回数据库旁，或联系技术支持。")
     if recovery_key or (username and password is not None):
@@ -268,7 +270,7 @@ def refresh_wraps(db_path: Path, key: bytes, users: list[tuple[str, str]]) -> bo
     key_file = keys.load_key_file(key_path)
     if key_file is None:
         key_file = KeyFile.new()
-    before = key_file.to_json()
+    before = json.dumps(key_file.to_json(), sort_keys=True)  # a snapshot: to_json shares the dicts
     wanted = dict(users)
     for username in list(key_file.users):
         if username not in wanted:
@@ -288,7 +290,7 @@ def refresh_wraps(db_path: Path, key: bytes, users: list[tuple[str, str]]) -> bo
             key_file.users.pop(username, None)
     if key_file.bootstrap and key_file.users:
         key_file.bootstrap = None
-    if key_file.to_json() == before:
+    if json.dumps(key_file.to_json(), sort_keys=True) == before:
         return False
     keys.save_key_file(key_path, key_file)
     keys.remember(key_file, key)

@@ -135,7 +135,7 @@ def open_workspace(db_path: Path) -> Workspace | None:
 
     An encrypted database that needs a password raises DatabaseLocked: the sign-in unlocks it.
     """
-    from station_app.store.keys import DatabaseLocked
+    from station_app.services.workspace import DatabaseLocked
 
     try:
         return Workspace.open(db_path)
@@ -168,7 +168,7 @@ def _autologin(ws: Workspace) -> tuple[Actor | None, str]:
 
 def run_gui(db_path: Path) -> int:
     """The desktop app from start to quit; returns the process exit code."""
-    from station_app.store.keys import DatabaseLocked
+    from station_app.services.workspace import DatabaseLocked
 
     app = create_application()
     install_excepthook()

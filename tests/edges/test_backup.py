@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from station_app.store.encryption import connect_known
 from station_app.cli.main import main
 from station_app.domain.errors import ValidationError
 from station_app.services import backup
 from station_app.services.residents import ResidentInput, register_household
+from station_app.store.encryption import connect_known
 from station_app.store.models import Resident
 
 from ..conftest import GROUP_A1, VILLAGE_A

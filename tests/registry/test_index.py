@@ -9,12 +9,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from station_app.store.encryption import connect_known
 from station_app.services import registry, search_index
 from station_app.services.residents import ResidentInput
 from station_app.store import migrate
 from station_app.store.base import Base
 from station_app.store.db import make_engine
+from station_app.store.encryption import connect_known
 from station_app.store.models import Resident
 
 from .conftest import GROUP_A1, VILLAGE_A, an_id, search

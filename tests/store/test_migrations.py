@@ -9,13 +9,13 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
-from station_app.store.encryption import connect_known
 from station_app import paths
 from station_app.services.residents import ResidentInput, register_household
 from station_app.services.workspace import Workspace
 from station_app.store import migrate
 from station_app.store.base import Base
 from station_app.store.db import make_engine
+from station_app.store.encryption import connect_known
 
 from ..conftest import GROUP_A1, VILLAGE_A
 

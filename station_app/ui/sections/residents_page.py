@@ -753,6 +753,11 @@ class RegistryTab(QWidget):
         self.message.setText(error_text(error))
 
     def _ask_path(self, title: str, suggested: str) -> str:
+        from ..dialogs.export_confirm import confirm_personal_export
+
+        go_on, self._export_password = confirm_personal_export(self)  # personal data: say so, offer a password
+        if not go_on:
+            return ""
         path, _filter = QFileDialog.getSaveFileName(self, title, suggested, "Excel 文件 (*.xlsx)")
         return path
 
@@ -766,11 +771,12 @@ class RegistryTab(QWidget):
         if not path:
             return
         ws, actor, relay, year, text = self.ctx.ws, self.ctx.actor, self._relay, self.year, self.filters_text()
+        password, self._export_password = getattr(self, "_export_password", None), None
         self.export_button.setEnabled(False)
         self._start_progress("正在导出…")
         self.ctx.tasks.run_read(
             lambda: registry.export_list(ws, actor, ids, path, title="居民档案", filters_text=text, year=year,
-                                         progress=relay.progress.emit),
+                                         progress=relay.progress.emit, password=password),
             self._exported, self._export_failed, name="export_registry", owner=self)
 
     def _exported(self, result: registry.ListExport) -> None:
