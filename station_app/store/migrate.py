@@ -108,6 +108,8 @@ def backup_copy(db_path: Path, reason: str, backups: Path | None = None, key: by
     backups.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     target = backups / f"{db_path.stem}-{reason}-{stamp}.db"
+    if key is None:
+        key = encryption.known_key(db_path)  # None for a plaintext file
     encryption.copy_database(db_path, key, target, key)
     if key is not None:
         key_file = keys.load_key_file(keys.key_file_path(db_path))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from station_app.store.encryption import connect_known
+
 from .kill_writer import BATCH, batch_numbers
 
 ROOT = Path(__file__).resolve().parents[2]
