@@ -220,6 +220,36 @@ def cmd_users(args) -> int:
         ws.close()
 
 
+def cmd_recovery_key(args) -> int:
+    """An administrator prints a new recovery key (the old one stops working)."""
+    from station_app.domain.errors import PermissionDenied, ValidationError
+    from station_app.services.auth import login
+
+    from .main import PASSWORD_ENV, USER_ENV
+
+    username = getattr(args, "signin", None) or os.environ.get(USER_ENV)
+    password = os.environ.get(PASSWORD_ENV)
+    if (not username or password is None) and sys.stdin.isatty():
+        username = username or input("管理员用户名：").strip()
+        password = getpass.getpass(f"{username} 的密码：")
+    if not username or password is None:
+        raise ValidationError(f"请用 --signin 管理员用户名，并在环境变量 {PASSWORD_ENV} 中给出密码。")
+    ws = open_station(args)
+    try:
+        actor = login(ws, username, password)
+        if actor.role != "admin":
+            raise PermissionDenied("只有管理员可以生成恢复密钥。")
+        recovery = ws.new_recovery_key()
+        if recovery is None:
+            print("该数据库未加密，没有恢复密钥。")
+            return 1
+        print(f"新的恢复密钥（原恢复密钥已作废）：\n\n    {recovery}\n\n"
+              "请抄写或打印后封存在站点以外的安全地方；不要保存在这台电脑上。")
+        return 0
+    finally:
+        ws.close()
+
+
 def cmd_audit(args) -> int:
     from station_app.services.audit import AuditFilter, query_audit
 
@@ -410,6 +440,9 @@ def register(sub) -> None:
     p.add_argument("--backups", help="备份目录")
     p.add_argument("--yes", action="store_true", help="不再询问")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("recovery-key", help="管理员重新生成数据库恢复密钥（原密钥作废）")
+    p.set_defaults(func=cmd_recovery_key)
 
     p = sub.add_parser("users", help="用户管理：list | add | passwd | deactivate | activate | unlock")
     p.add_argument("action", choices=("list", "add", "passwd", "deactivate", "activate", "unlock"))

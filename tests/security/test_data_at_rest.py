@@ -294,3 +294,31 @@ def test_the_cli_unlocks_with_a_users_password_from_the_environment(station, mon
     assert "无法解锁" in capsys.readouterr().err
     monkeypatch.setenv("STATION_APP_PASSWORD", DOCTOR_PASSWORD)
     assert main(["migrate", "--db", str(db), "--signin", "doctor"]) == 0
+
+
+def test_an_admin_prints_a_new_recovery_key_and_it_replaces_the_old(station, monkeypatch, capsys):
+    from station_app.cli.main import main
+
+    ws, _admin, old = station
+    db = ws.db_path
+    ws.close()
+    keys.forget_all()
+    monkeypatch.setenv("STATION_APP_PASSWORD", DOCTOR_PASSWORD)
+    assert main(["recovery-key", "--db", str(db), "--signin", "doctor"]) == 1
+    assert "只有管理员" in capsys.readouterr().err
+    keys.forget_all()
+    monkeypatch.setenv("STATION_APP_PASSWORD", ADMIN_PASSWORD)
+    assert main(["recovery-key", "--db", str(db), "--signin", "admin"]) == 0
+    new = next(line.strip() for line in capsys.readouterr().out.splitlines() if line.count("-") == 4)
+    keys.forget_all()
+    with pytest.raises(WrongPassword):
+        Workspace.open(db, recovery_key=old)
+    keys.forget_all()
+    # every password lost: the recovery key opens the database and an admin password is set again
+    monkeypatch.setenv("STATION_APP_PASSWORD", "")
+    monkeypatch.delenv("STATION_APP_PASSWORD")
+    assert main(["users", "passwd", "admin", "--password", "brand-new-1", "--recovery-key", new,
+                 "--db", str(db)]) == 0
+    keys.forget_all()
+    with Workspace.open(db, username="admin", password="brand-new-1") as opened:
+        assert login(opened, "admin", "brand-new-1").role == "admin"
