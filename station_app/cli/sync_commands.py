@@ -69,11 +69,15 @@ def cmd_setup(args) -> int:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
         raise
+    recovery, ws.pending_recovery_key = ws.pending_recovery_key, None
     ws.close()
     kind = "村站" if result.scope == "village" else "乡镇站"
     print(f"已设置{kind} {result.code}（{result.name}，{result.place_code}）：{db}")
     print(f"首次同步：{result.report.summary()}")
     print(f"管理员账户：{result.admin_username}（密码由县医保局提供）")
+    if recovery:
+        print(f"本站数据已加密。数据库恢复密钥（只显示这一次）：\n\n    {recovery}\n\n"
+              "请抄写或打印后封存在站点以外的安全地方（如乡镇医保专干处）；所有密码都丢失时只有它能打开数据库。")
     return 0
 
 

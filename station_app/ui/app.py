@@ -176,7 +176,7 @@ def run_gui(db_path: Path) -> int:
     try:
         ws = open_workspace(Path(db_path))
     except DatabaseLocked:
-        ws, actor = _unlock(Path(db_path), tasks)
+        ws, actor = unlock_database(Path(db_path), tasks)
         if ws is None:
             return 0
         os.environ.pop(AUTOLOGIN_ENV, None)
@@ -186,7 +186,7 @@ def run_gui(db_path: Path) -> int:
     return _run_signed_in(app, ws, tasks, None)
 
 
-def _unlock(db_path: Path, tasks: TaskManager) -> tuple[Workspace | None, Actor | None]:
+def unlock_database(db_path: Path, tasks: TaskManager) -> tuple[Workspace | None, Actor | None]:
     """Sign-in on a locked (encrypted) database: the password unlocks it and signs in at once."""
     from .login_dialog import LoginDialog, unlock_and_login
 
