@@ -6,6 +6,12 @@ The database is copied with SQLite's backup API first (the app writes to what it
 
 from __future__ import annotations
 
+import os as _os
+
+# This bench reads the station file with sqlite3 beside the app: it measures its own feature on a
+# plaintext database. What encryption costs is measured in bench/bench_encryption.py (issue 15).
+_os.environ.setdefault("STATION_APP_PLAINTEXT_DB", "1")
+
 import argparse
 import os
 import platform

@@ -12,6 +12,12 @@ pragmas; households are loaded first, untimed, so the foreign keys resolve). Res
 
 from __future__ import annotations
 
+import os as _os
+
+# This bench reads the station file with sqlite3 beside the app: it measures its own feature on a
+# plaintext database. What encryption costs is measured in bench/bench_encryption.py (issue 15).
+_os.environ.setdefault("STATION_APP_PLAINTEXT_DB", "1")
+
 import argparse
 import os
 import platform

@@ -19,6 +19,12 @@ Results replace the "## Enrollment (issue 3)" section of bench/RESULTS.md.
 
 from __future__ import annotations
 
+import os as _os
+
+# This bench reads the station file with sqlite3 beside the app: it measures its own feature on a
+# plaintext database. What encryption costs is measured in bench/bench_encryption.py (issue 15).
+_os.environ.setdefault("STATION_APP_PLAINTEXT_DB", "1")
+
 import argparse
 import json
 import platform

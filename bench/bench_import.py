@@ -13,6 +13,12 @@ Results replace the "## Roster import (issue 6)" section of bench/RESULTS.md.
 
 from __future__ import annotations
 
+import os as _os
+
+# This bench reads the station file with sqlite3 beside the app: it measures its own feature on a
+# plaintext database. What encryption costs is measured in bench/bench_encryption.py (issue 15).
+_os.environ.setdefault("STATION_APP_PLAINTEXT_DB", "1")
+
 import argparse
 import os
 import platform

@@ -86,7 +86,7 @@ def probe_app(db: str, user: str, password: str) -> None:
     phases["imports"] = _elapsed()
     app = create_application()
     phases["qapp_fonts"] = _elapsed()
-    ws = Workspace.open(db)
+    ws = Workspace.open(db, username=user, password=password)  # an encrypted database: sign-in unlocks it
     phases["open_db"] = _elapsed()
     actor = login(ws, user, password)
     phases["login"] = _elapsed()

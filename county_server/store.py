@@ -29,7 +29,14 @@ from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, updat
 from sqlalchemy.engine import Connection
 
 from station_app.domain.hlc import Timestamp, wall_clock_ms
-from station_app.sync.bundle_format import BundleError, bundle_key, read_bundle
+from station_app.sync.bundle_format import (
+    BundleError,
+    bundle_key,
+    is_sealed,
+    open_sealed,
+    read_bundle,
+    sealed_station,
+)
 from station_app.sync.protocol import (
     ERROR_MESSAGES,
     MAX_DRIFT_MS,
@@ -591,10 +598,23 @@ class Store:
 
     # ------------------------------------------------------------------ bundles
 
+    def _unseal_bundle(self, data: bytes) -> bytes:
+        """A sealed (encrypted) bundle from a stick opens with its station's bundle key; a signed
+        one (relayed by a township) passes as it is. BundleError when it does not open."""
+        if not is_sealed(data):
+            return data
+        station, _bundle_id = sealed_station(data)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(T_STATION.c.bundle_key).where(T_STATION.c.code == station)).first()
+        if row is None:
+            raise BundleError("unknown station")
+        return open_sealed(data, bytes.fromhex(row.bundle_key))
+
     def import_bundle(self, data: bytes, uploader: StationCtx | None = None) -> dict[str, Any]:
         """Check a USB bundle's signature and push its batches as its station (idempotent)."""
         bad = ApiError(400, ErrorCode.BAD_SIGNATURE, ERROR_MESSAGES[ErrorCode.BAD_SIGNATURE])
         try:
+            data = self._unseal_bundle(data)
             bundle = read_bundle(data)
         except BundleError:
             raise bad from None

@@ -26,9 +26,9 @@ def cmd_demo(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from station_app.services.workspace import Workspace
+    from .main import open_station
 
-    with Workspace.open(db_path_of(args)) as ws:
+    with open_station(args) as ws:
         result = ws.migration
         print(f"数据库版本：{result.before or '空'} → {result.after}")
         if result.backup_path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import os
 import shutil
@@ -11,19 +12,19 @@ import time
 from datetime import date
 from pathlib import Path
 
-from .main import db_path_of, progress_printer
+from .main import db_path_of, open_station, progress_printer, unlock_station
 
+EXPORT_PASSWORD_ENV = "STATION_APP_EXPORT_PASSWORD"
 EXPORT_KINDS = ("residents", "enrollment", "unpaid", "cards", "assistance", "services")
 
 
 def _open(args, *, must_exist: bool = True):
     from station_app.domain.errors import ValidationError
-    from station_app.services.workspace import Workspace
 
     db = db_path_of(args)
     if must_exist and not db.exists():
         raise ValidationError(f"数据库不存在：{db}")
-    ws = Workspace.open(db)
+    ws = open_station(args)
     if not ws.is_set_up:
         ws.close()
         raise ValidationError("该数据库尚未完成初始设置（站点和管理员）。")
@@ -95,10 +96,20 @@ def cmd_export(args) -> int:
     ws = _open(args)
     try:
         actor = _actor(ws, args.user)
+        password = None
+        if not args.no_password:  # every export kind carries full ID numbers: protected by default
+            password = os.environ.get(EXPORT_PASSWORD_ENV) or (
+                _password(argparse.Namespace(password=None), "导出文件的打开密码：") if sys.stdin.isatty() else None)
+            if not password:
+                from station_app.domain.errors import ValidationError
+
+                raise ValidationError(f"导出的文件含完整身份证号，默认加密：请在环境变量 {EXPORT_PASSWORD_ENV} "
+                                      "中给出打开密码（或在终端输入）；确需不加密时加 --no-password。")
         started = time.perf_counter()
         result = export(ws, actor, args.kind, args.out, year=args.year, village_code=args.village,
-                        month=args.month, progress=progress_printer("导出"))
-        print(f"{result.title}：{result.path}（{result.rows} 行），用时 {time.perf_counter() - started:.1f} 秒")
+                        month=args.month, progress=progress_printer("导出"), password=password)
+        print(f"{result.title}：{result.path}（{result.rows} 行{'，已加密' if password else ''}），"
+              f"用时 {time.perf_counter() - started:.1f} 秒")
         return 0
     finally:
         ws.close()
@@ -118,6 +129,7 @@ def cmd_backup(args) -> int:
     db = db_path_of(args)
     if not db.exists():
         raise ValidationError(f"数据库不存在：{db}")
+    unlock_station(args)  # the backup is written encrypted with the database's key
     if args.daily:
         info = backup.ensure_daily_backup(db, _backups_dir(args))
         if info is None:
@@ -149,6 +161,7 @@ def cmd_restore(args) -> int:
 
     db = db_path_of(args)
     source = Path(args.file)
+    unlock_station(args)  # the restored file keeps the database's key
     revision = backup.verify_backup(source)
     print(f"备份文件完整性检查通过（数据库版本 {revision}）：{source}")
     if not args.yes and sys.stdin.isatty():
@@ -159,9 +172,7 @@ def cmd_restore(args) -> int:
     before = backup.restore_file(db, source, _backups_dir(args))
     if before:
         print(f"恢复前的数据库已另存：{before.path}")
-    from station_app.services.workspace import Workspace
-
-    with Workspace.open(db, backups=_backups_dir(args)) as ws:  # migrates an older backup
+    with open_station(args, backups=_backups_dir(args)) as ws:  # migrates an older backup
         print(f"已恢复：{db}（数据库版本 {ws.migration.after}）")
     return 0
 
@@ -204,6 +215,36 @@ def cmd_users(args) -> int:
         elif args.action == "unlock":
             users.unlock(ws, actor, args.username)
             print(f"已解除锁定：{args.username}")
+        return 0
+    finally:
+        ws.close()
+
+
+def cmd_recovery_key(args) -> int:
+    """An administrator prints a new recovery key (the old one stops working)."""
+    from station_app.domain.errors import PermissionDenied, ValidationError
+    from station_app.services.auth import login
+
+    from .main import PASSWORD_ENV, USER_ENV
+
+    username = getattr(args, "signin", None) or os.environ.get(USER_ENV)
+    password = os.environ.get(PASSWORD_ENV)
+    if (not username or password is None) and sys.stdin.isatty():
+        username = username or input("管理员用户名：").strip()
+        password = getpass.getpass(f"{username} 的密码：")
+    if not username or password is None:
+        raise ValidationError(f"请用 --signin 管理员用户名，并在环境变量 {PASSWORD_ENV} 中给出密码。")
+    ws = open_station(args)
+    try:
+        actor = login(ws, username, password)
+        if actor.role != "admin":
+            raise PermissionDenied("只有管理员可以生成恢复密钥。")
+        recovery = ws.new_recovery_key()
+        if recovery is None:
+            print("该数据库未加密，没有恢复密钥。")
+            return 1
+        print(f"新的恢复密钥（原恢复密钥已作废）：\n\n    {recovery}\n\n"
+              "请抄写或打印后封存在站点以外的安全地方；不要保存在这台电脑上。")
         return 0
     finally:
         ws.close()
@@ -381,6 +422,8 @@ def register(sub) -> None:
     p.add_argument("--month", help="月份 YYYY-MM（服务记录）")
     p.add_argument("--village", help="村代码（默认本站全部村）")
     p.add_argument("--user", help="以哪个用户的身份导出")
+    p.add_argument("--no-password", action="store_true",
+                   help=f"不为文件设置打开密码（默认加密，密码取自环境变量 {EXPORT_PASSWORD_ENV} 或终端输入）")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("backup", help="立即备份数据库（在线备份，带完整性检查）")
@@ -397,6 +440,9 @@ def register(sub) -> None:
     p.add_argument("--backups", help="备份目录")
     p.add_argument("--yes", action="store_true", help="不再询问")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("recovery-key", help="管理员重新生成数据库恢复密钥（原密钥作废）")
+    p.set_defaults(func=cmd_recovery_key)
 
     p = sub.add_parser("users", help="用户管理：list | add | passwd | deactivate | activate | unlock")
     p.add_argument("action", choices=("list", "add", "passwd", "deactivate", "activate", "unlock"))

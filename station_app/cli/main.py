@@ -41,6 +41,53 @@ def db_path_of(args) -> Path:
     return Path(args.db) if getattr(args, "db", None) else paths.default_db_path()
 
 
+#: The password that unlocks an encrypted station database for a command (never on the command line,
+#: where other users of the PC could read it in the process list).
+PASSWORD_ENV = "STATION_APP_PASSWORD"
+USER_ENV = "STATION_APP_USER"
+
+
+def open_station(args, *, backups: Path | None = None):
+    """Open the command's database, unlocking it if it is encrypted.
+
+    A database this process can open without a password (new, being set up, or a key given for
+    development) opens at once. Otherwise: ``--recovery-key``, or a user's name (``--signin``,
+    the command's ``--user``, or ``STATION_APP_USER``) and password (``STATION_APP_PASSWORD``,
+    else asked for at the terminal).
+    """
+    import getpass
+
+    from station_app.services.workspace import Workspace
+    from station_app.services.workspace import DatabaseLocked
+
+    db = db_path_of(args)
+    recovery = getattr(args, "recovery_key", None)
+    if recovery:
+        return Workspace.open(db, backups=backups, recovery_key=recovery)
+    try:
+        return Workspace.open(db, backups=backups)
+    except DatabaseLocked:
+        username = getattr(args, "signin", None) or getattr(args, "user", None) or os.environ.get(USER_ENV)
+        password = os.environ.get(PASSWORD_ENV)
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+        if not username and interactive:
+            username = input("用户名（解锁数据库）：").strip()
+        if password is None and username and interactive:
+            password = getpass.getpass(f"{username} 的密码：")
+        if not username or password is None:
+            raise DatabaseLocked("数据库已加密：请用 --signin 用户名 并在环境变量 "
+                                 f"{PASSWORD_ENV} 中给出密码（或在终端里输入），也可用 --recovery-key 恢复密钥。",
+                                 code="locked") from None
+        return Workspace.open(db, backups=backups, username=username, password=password)
+
+
+def unlock_station(args) -> None:
+    """Make sure this process holds the key of the command's database (for file-level work:
+    backup, restore). A missing file is left alone."""
+    if db_path_of(args).exists():
+        open_station(args).close()
+
+
 def cmd_gui(args) -> int:
     from station_app.ui.app import run_gui
 
@@ -53,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="数据目录（默认为用户数据目录）")
     parser.add_argument("--db", help="数据库文件（默认为数据目录下 station.db）")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--signin", help="解锁加密数据库的用户名（密码在环境变量 STATION_APP_PASSWORD 中，或在终端输入）")
+    parser.add_argument("--recovery-key", help="用恢复密钥解锁加密数据库（所有密码都丢失时）")
     parser.add_argument("--self-check", action="store_true",
                         help="自检：临时数据库迁移、录入、生成公示（安装后验证用）")
     sub = parser.add_subparsers(dest="command", metavar="命令")
@@ -64,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     for subparser in sub.choices.values():
         subparser.add_argument("--db", default=argparse.SUPPRESS, help="数据库文件")
         subparser.add_argument("--data-dir", default=argparse.SUPPRESS, help="数据目录")
+        subparser.add_argument("--signin", default=argparse.SUPPRESS, help="解锁加密数据库的用户名")
+        subparser.add_argument("--recovery-key", default=argparse.SUPPRESS, help="用恢复密钥解锁加密数据库")
     return parser
 
 

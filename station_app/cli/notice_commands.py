@@ -6,7 +6,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from .main import db_path_of, progress_printer
+from .main import db_path_of, open_station, progress_printer
 
 KINDS = ("enrollment", "chronic", "assistance", "policy")
 PAPER_CHOICES = ("A4", "A4L", "A3", "A3L")
@@ -15,12 +15,11 @@ LAYOUT_CHOICES = ("roster", "summary", "detail")
 
 def _open(args):
     from station_app.domain.errors import ValidationError
-    from station_app.services.workspace import Workspace
 
     db = db_path_of(args)
     if not db.exists():
         raise ValidationError(f"数据库不存在：{db}")
-    ws = Workspace.open(db)
+    ws = open_station(args)
     if not ws.is_set_up:
         ws.close()
         raise ValidationError("该数据库尚未设置站点，无法发布公示。")

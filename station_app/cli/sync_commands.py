@@ -5,13 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .main import db_path_of, progress_printer
+from .main import open_station, progress_printer
 
 
 def _open(args):
-    from station_app.services.workspace import Workspace
-
-    return Workspace.open(db_path_of(args))
+    return open_station(args)
 
 
 def _actor(ws):
@@ -31,6 +29,10 @@ def cmd_sync(args) -> int:
         if args.server or args.token:
             url = args.server or sync_status(ws).server_url
             set_server(ws, _actor(ws), url, args.token)
+        if args.ca_file is not None or args.fingerprint is not None:
+            from station_app.sync.settings import set_tls_pin
+
+            set_tls_pin(ws, _actor(ws), ca_file=args.ca_file, fingerprint=args.fingerprint)
         report = run_sync(ws, progress=None if args.quiet else progress_printer("同步"))
         if report.clock_warning:
             print(f"注意：{report.clock_warning}", file=sys.stderr)
@@ -67,11 +69,15 @@ def cmd_setup(args) -> int:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
         raise
+    recovery, ws.pending_recovery_key = ws.pending_recovery_key, None
     ws.close()
     kind = "村站" if result.scope == "village" else "乡镇站"
     print(f"已设置{kind} {result.code}（{result.name}，{result.place_code}）：{db}")
     print(f"首次同步：{result.report.summary()}")
     print(f"管理员账户：{result.admin_username}（密码由县医保局提供）")
+    if recovery:
+        print(f"本站数据已加密。数据库恢复密钥（只显示这一次）：\n\n    {recovery}\n\n"
+              "请抄写或打印后封存在站点以外的安全地方（如乡镇医保专干处）；所有密码都丢失时只有它能打开数据库。")
     return 0
 
 
@@ -136,6 +142,8 @@ def register(sub) -> None:
     sync.add_argument("--server", help="县服务器地址，如 https://yb.example.gov.cn（保存在本站数据库）")
     sync.add_argument("--token", help="本站同步令牌（县医保局发放，保存在本站数据库）")
     sync.add_argument("-q", "--quiet", action="store_true", help="不显示进度")
+    sync.add_argument("--ca-file", help="县服务器使用自签名证书时：县医保局提供的证书文件（PEM），保存后每次同步都按它校验")
+    sync.add_argument("--fingerprint", help="或：县服务器证书的 SHA-256 指纹（64 位十六进制，可带冒号）")
     sync.set_defaults(func=cmd_sync)
 
     export = sub.add_parser("export-bundle", help="把未上传的修改导出为签名数据包（无网络时用 U 盘带走）")

@@ -6,17 +6,16 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from .main import db_path_of
+from .main import db_path_of, open_station
 
 
 def _open(args, what: str):
     from station_app.domain.errors import ValidationError
-    from station_app.services.workspace import Workspace
 
     db = db_path_of(args)
     if not db.exists():
         raise ValidationError(f"数据库不存在：{db}")
-    ws = Workspace.open(db)
+    ws = open_station(args)
     if not ws.is_set_up:
         ws.close()
         raise ValidationError(f"该数据库尚未设置站点，无法{what}。")

@@ -68,15 +68,22 @@ def setup_station(ws: Workspace, *, code: str, name: str, scope: str, place_code
         place = session.scalar(select(Place).where(Place.code == place_code))
         county_code = _county_of(session, place) if place else place_code[:6]
     actor = system_actor(code)
+    admin_hash = hash_password(admin_password)
+    ws.add_password_wrap(admin_username, admin_password, admin_hash)
     with ws.unit_of_work(actor, "setup_station") as session:
         session.add(Station(code=code, name=name, scope=scope, place_code=place_code,
                             county_code=county_code, supervision_phone=supervision_phone,
                             village_code=place_code))
         session.add(User(username=admin_username, display_name=admin_display_name, role=Role.ADMIN.value,
                          place_code=place_code, village_code=place_code,
-                         password_hash=hash_password(admin_password)))
+                         password_hash=admin_hash))
         session.merge(AppSetting(key=STATION_CODE_KEY, value=code))
     ws.reload_station()
+    # The database key is now wrapped under the administrator's password (the bootstrap copy
+    # goes), and a recovery key is made to print now.
+    ws.refresh_key_wraps()
+    if not ws.has_recovery_key:
+        ws.pending_recovery_key = ws.new_recovery_key()
     return actor
 
 
@@ -96,12 +103,15 @@ def create_user(ws: Workspace, actor: Actor, *, username: str, display_name: str
     role = Role(role).value
     if not display_name.strip():
         raise ValidationError("请输入姓名。", field="display_name")
+    password_hash = hash_password(password)
     with ws.unit_of_work(actor, "create_user") as session:
         if session.scalar(select(User.id).where(User.username == username)):
             raise ValidationError(f"用户名“{username}”已存在。", field="username")
+        ws.add_password_wrap(username, password, password_hash)
         session.add(User(username=username, display_name=display_name.strip(), role=role,
                          place_code=place_code, village_code=place_code, phone=phone,
-                         password_hash=hash_password(password)))
+                         password_hash=password_hash))
+    ws.refresh_key_wraps()
 
 
 def login(ws: Workspace, username: str, password: str, *, now: datetime | None = None) -> Actor:
@@ -137,4 +147,17 @@ def login(ws: Workspace, username: str, password: str, *, now: datetime | None =
             row.locked_until = None
             if _hasher.check_needs_rehash(row.password_hash):
                 row.password_hash = hash_password(password)
+    _after_sign_in(ws, actor, password)
     return actor
+
+
+def _after_sign_in(ws: Workspace, actor: Actor, password: str) -> None:
+    """A wrap made from the stored hash (conversion) becomes one of the user's own salt;
+    an administrator's first sign-in on a database without a recovery key makes one."""
+    with ws.read() as session:
+        password_hash = session.scalar(select(User.password_hash).where(User.username == actor.username))
+    if password_hash and not ws.key_wrap_is_current(actor.username, password_hash):
+        ws.add_password_wrap(actor.username, password, password_hash)
+        ws.refresh_key_wraps()
+    if actor.role == Role.ADMIN.value and not ws.has_recovery_key:
+        ws.pending_recovery_key = ws.new_recovery_key()

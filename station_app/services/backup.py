@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from station_app import paths
-from station_app.domain.errors import ValidationError
-from station_app.store import migrate
+from station_app.domain.errors import DomainError, ValidationError
+from station_app.store import encryption, keys, migrate
 
 from .workspace import Workspace
 
@@ -35,7 +34,6 @@ KIND_LABELS = {
 }
 
 _STAMP = re.compile(r"-(\d{8}-\d{6})\.db$")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 @dataclass(frozen=True)
@@ -101,10 +99,14 @@ def backup_now(db_path: Path, reason: str = MANUAL, backups: Path | None = None,
     db_path = Path(db_path)
     if not db_path.exists():
         raise ValidationError(f"数据库文件不存在：{db_path}")
-    target = migrate.backup_copy(db_path, reason, _dir(backups))
+    # Encrypted with the database's own key; its key file goes beside it.
+    target = migrate.backup_copy(db_path, reason, _dir(backups), encryption.known_key(db_path))
     if when is not None:
         renamed = target.with_name(f"{db_path.stem}-{reason}-{when:%Y%m%d-%H%M%S}.db")
+        sidecar = keys.key_file_path(target)
         target = target.replace(renamed)
+        if sidecar.exists():
+            sidecar.replace(keys.key_file_path(renamed))
     parsed = parse_backup_name(target, db_path.stem)
     created = parsed[1] if parsed else datetime.now()
     logger.info("backup (%s) written to %s", reason, target)
@@ -169,6 +171,7 @@ def rotate(backups: Path | None = None, stem: str = "station", *, today: date | 
     for path in doomed:
         try:
             path.unlink()
+            keys.key_file_path(path).unlink(missing_ok=True)
             removed.append(path)
         except OSError as error:
             logger.warning("could not remove old backup %s: %s", path, error)
@@ -178,25 +181,48 @@ def rotate(backups: Path | None = None, stem: str = "station", *, today: date | 
 # -- verify and restore ---------------------------------------------------------------------
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
+def backup_key(path: Path) -> bytes | None:
+    """The key of an encrypted backup: its key file (beside it) names the database it came
+    from, whose key this process unlocked at sign-in. None for an old plaintext backup."""
+    if keys.key_file_path(path).exists():
+        try:
+            return encryption.known_key(path)
+        except DomainError as error:
+            raise ValidationError("该备份已加密，但本程序还没有它的密钥：请先用本站用户登录，"
+                                  "或把备份旁的 .keys 文件一同放回。") from error
+    for key in keys.remembered_keys() + ([keys.key_from_env()] if keys.key_from_env() else []):
+        if encryption.check_key(path, key):
+            return key
+    raise ValidationError("备份文件已损坏，或不是本站的数据库备份（本站密钥打不开它），不能用于恢复。")
+
+
+def _connect_read_only(path: Path, key: bytes | None):
     # immutable: nothing is written next to the file (it may be on a USB stick or read-only share).
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    return encryption.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", key, uri=True)
 
 
 def verify_backup(path: Path) -> str:
-    """Check a backup is whole and ours (``PRAGMA integrity_check``); returns its schema revision.
+    """Check a backup is whole and ours (``PRAGMA integrity_check``, and for an encrypted one
+    ``cipher_integrity_check`` — every page's HMAC); returns its schema revision.
 
     Raises ValidationError with the reason in Chinese when it must not be restored.
     """
     path = Path(path)
     if not path.is_file():
         raise ValidationError(f"找不到备份文件：{path}")
-    with path.open("rb") as handle:
-        if handle.read(16) != _SQLITE_MAGIC:
-            raise ValidationError("该文件不是数据库备份文件（文件头不对），不能用于恢复。")
+    kind = keys.file_kind(path)
+    size = path.stat().st_size
+    if kind == "missing" or (kind == "encrypted" and (size < 1024 or size % 512)):
+        raise ValidationError("该文件不是数据库备份文件（文件头不对），不能用于恢复。")
+    key = backup_key(path) if kind == "encrypted" else None
+    errors = encryption.database_errors(key)
     try:
-        conn = _connect_read_only(path)
+        conn = _connect_read_only(path, key)
         try:
+            if key is not None:
+                problems = [row[0] for row in conn.execute("PRAGMA cipher_integrity_check").fetchall()]
+                if problems:
+                    raise ValidationError(f"备份文件已损坏（加密校验未通过：{problems[0]}），不能用于恢复。")
             result = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
             if result != ["ok"]:
                 detail = "；".join(str(r) for r in result[:3])
@@ -207,7 +233,7 @@ def verify_backup(path: Path) -> str:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         finally:
             conn.close()
-    except sqlite3.DatabaseError as error:
+    except errors as error:
         raise ValidationError(f"备份文件已损坏或不是数据库（{error}），不能用于恢复。") from error
     revision = row[0] if row else ""
     if revision and not _is_known_revision(revision):
@@ -239,31 +265,58 @@ def restore_file(db_path: Path, backup_path: Path, backups: Path | None = None, 
 
     The app must have closed its engine. The copy goes through SQLite's backup API into the
     live file (in rollback-journal mode, so a WAL left behind cannot be replayed over it):
-    a crash half-way leaves the old database, never a mix.
+    a crash half-way leaves the old database, never a mix. The live file keeps its own key;
+    a backup under another key (or an old plaintext one) is first re-encrypted into a
+    temporary file with it.
     """
     db_path, backup_path = Path(db_path), Path(backup_path)
     verify_backup(backup_path)
     if db_path.resolve() == backup_path.resolve():
         raise ValidationError("不能用数据库文件自身恢复。")
+    source_key = backup_key(backup_path) if keys.file_kind(backup_path) == "encrypted" else None
+    live_kind = keys.file_kind(db_path)
+    if live_kind == "encrypted":
+        live_key = encryption.known_key(db_path)
+    elif live_kind == "missing" and not keys.plaintext_mode():
+        live_key = source_key or keys.new_database_key()
+    else:
+        live_key = None
     before = backup_now(db_path, BEFORE_RESTORE, backups) if backup_current and db_path.exists() else None
-    source = _connect_read_only(backup_path)
+    staged = None
+    if source_key != live_key:
+        staged = db_path.with_name(db_path.name + ".restoring")
+        encryption.copy_database(backup_path, source_key, staged, live_key)
+    if live_kind == "missing" and live_key is not None:  # a new machine: the backup's key file comes along
+        sidecar = keys.load_key_file(keys.key_file_path(backup_path)) if source_key == live_key else None
+        key_file = sidecar or keys.KeyFile.new()
+        if sidecar is None:
+            key_file.bootstrap = live_key.hex()
+        keys.save_key_file(keys.key_file_path(db_path), key_file)
+        keys.remember(key_file, live_key)
+    errors = encryption.database_errors(live_key) + encryption.database_errors(source_key)
     try:
-        dest = sqlite3.connect(db_path, timeout=2)
+        source = (encryption.connect(staged, live_key) if staged is not None
+                  else _connect_read_only(backup_path, source_key))
         try:
+            dest = encryption.connect(db_path, live_key, timeout=2)
             try:
-                mode = dest.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
-            except sqlite3.OperationalError as error:
-                raise ValidationError("数据库正在被使用（程序是否还开着？），请先关闭程序再恢复。") from error
-            if str(mode).lower() != "delete":
-                raise ValidationError("数据库正在被使用（程序是否还开着？），请先关闭程序再恢复。")
-            source.backup(dest)
-            check = dest.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise ValidationError(f"恢复后的数据库检查未通过（{check}），请用恢复前备份重新恢复。")
+                try:
+                    mode = dest.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+                except errors as error:
+                    raise ValidationError("数据库正在被使用（程序是否还开着？），请先关闭程序再恢复。") from error
+                if str(mode).lower() != "delete":
+                    raise ValidationError("数据库正在被使用（程序是否还开着？），请先关闭程序再恢复。")
+                source.backup(dest)
+                check = dest.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    raise ValidationError(f"恢复后的数据库检查未通过（{check}），请用恢复前备份重新恢复。")
+            finally:
+                dest.close()
         finally:
-            dest.close()
+            source.close()
     finally:
-        source.close()
+        if staged is not None:
+            staged.unlink(missing_ok=True)
     logger.info("database %s restored from %s", db_path, backup_path.name)
     return before
 

@@ -1628,6 +1628,7 @@ def build_demo(db_path: Path, *, villages: int = 20, residents: int = 60000, see
             session.execute(update(Station).values(row_version=1))
             session.execute(update(User).values(row_version=1))  # only the admin exists yet
             summary.users = 1 + _insert(ws, session, User, builder.user_rows(password_hash), "演示数据：村医和乡镇专干账号")
+        ws.refresh_key_wraps()  # every demo user's password unlocks the encrypted database
         steps.step("station", "已设置乡镇医保服务中心和用户")
 
         builder.make_people()

@@ -44,7 +44,9 @@ from station_app.store.models import (
     User,
 )
 
+from . import export_protection as protection
 from .changes import Actor
+from .export_protection import export_password
 from .overview import station_village_codes
 from .scope import check_village, villages_in_scope
 from .workspace import Workspace
@@ -288,14 +290,20 @@ class _Book:
     Sheets are written one after the other (a zip takes one open member at a time).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, audit: tuple[Workspace, Actor, str] | None = None,
+                 password: str | None = None):
         path = Path(path)
         if path.suffix.lower() != ".xlsx":
             path = path.with_suffix(".xlsx")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._temp = path.with_name(f".{path.name}.part")
-        self._zip = zipfile.ZipFile(self._temp, "w", zipfile.ZIP_DEFLATED, compresslevel=6)
+        self._audit = audit
+        self._password = password if password is not None else export_password.get()
+        # A protected export is built in memory: its plain form never touches the disk.
+        self._buffer = io.BytesIO() if self._password else None
+        self._zip = zipfile.ZipFile(self._buffer if self._buffer is not None else self._temp, "w",
+                                    zipfile.ZIP_DEFLATED, compresslevel=6)
         self._sheets: list[_SheetWriter] = []
         self._current: _SheetWriter | None = None
 
@@ -342,11 +350,19 @@ class _Book:
                            f'{sheet_types}<Override PartName="/xl/styles.xml" ContentType="application/'
                            'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>')
         self._zip.close()
+        if self._buffer is not None:
+            protection.write_protected(self._buffer, self._temp, self._password)
         try:
             os.replace(self._temp, self.path)
         except PermissionError as error:
             self._temp.unlink(missing_ok=True)
             raise ValidationError(f"无法写入文件（是否正在 Excel 中打开？）：{self.path}") from error
+        if self._audit is not None:
+            ws, actor, kind = self._audit
+            rows = sum(sheet.rows for sheet in self._sheets)
+            protection.record_export(ws, actor, KIND_TITLES.get(kind, kind), rows, self.path,
+                                     protected=bool(self._password),
+                                     full_ids=any(c.kind == ID for sheet in self._sheets for c in sheet.columns))
         return self.path
 
     def discard(self) -> None:
@@ -391,10 +407,10 @@ RESIDENT_COLUMNS = (
 
 
 def export_residents(ws: Workspace, actor: Actor, out: str | Path, *, village_code: str | None = None,
-                     progress: Progress | None = None) -> ExportResult:
+                     progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """居民花名册: every resident by village, group and household (the import reads it back)."""
     progress = progress or _quiet
-    with ws.read() as session, _Book(out) as book:
+    with ws.read() as session, _Book(out, audit=(ws, actor, "residents"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         # Plain columns, not ORM objects: 60,000 rows load in a fraction of the time.
         query = (select(Resident.village_code, Resident.group_code, Household.household_no, Household.head_name,
@@ -454,10 +470,10 @@ def _enrollment_rows(session: Session, villages: list[str], year: int, *, unpaid
 
 
 def export_enrollment(ws: Workspace, actor: Actor, out: str | Path, *, year: int,
-                      village_code: str | None = None, progress: Progress | None = None) -> ExportResult:
+                      village_code: str | None = None, progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """居民参保情况台账 of a benefit year, with a per-group summary sheet."""
     progress = progress or _quiet
-    with ws.read() as session, _Book(out) as book:
+    with ws.read() as session, _Book(out, audit=(ws, actor, "enrollment"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         records = _enrollment_rows(session, scope.villages, year)
         title = f"{scope.township}{year}年度{KIND_TITLES['enrollment']}"
@@ -505,10 +521,10 @@ UNPAID_COLUMNS = (
 
 
 def export_unpaid(ws: Workspace, actor: Actor, out: str | Path, *, year: int, village_code: str | None = None,
-                  progress: Progress | None = None) -> ExportResult:
+                  progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """未缴费人员清单 (汉阴 "清单制"): by group and household, with phone numbers to call."""
     progress = progress or _quiet
-    with ws.read() as session, _Book(out) as book:
+    with ws.read() as session, _Book(out, audit=(ws, actor, "unpaid"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         records = _enrollment_rows(session, scope.villages, year, unpaid_only=True)
         title = f"{scope.township}{year}年度{KIND_TITLES['unpaid']}"
@@ -548,10 +564,10 @@ CARD_COLUMNS = (
 
 
 def export_cards(ws: Workspace, actor: Actor, out: str | Path, *, village_code: str | None = None,
-                 progress: Progress | None = None) -> ExportResult:
+                 progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """门诊慢特病卡台账 (no free-text diagnosis: it is sensitive and stays in the station)."""
     progress = progress or _quiet
-    with ws.read() as session, _Book(out) as book:
+    with ws.read() as session, _Book(out, audit=(ws, actor, "cards"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         records = session.execute(
             select(ChronicCard, Resident, Disease)
@@ -582,10 +598,10 @@ ASSISTANCE_COLUMNS = (
 
 
 def export_assistance(ws: Workspace, actor: Actor, out: str | Path, *, year: int | None = None,
-                      village_code: str | None = None, progress: Progress | None = None) -> ExportResult:
+                      village_code: str | None = None, progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """医疗救助台账; ``year`` filters by the application date's calendar year."""
     progress = progress or _quiet
-    with ws.read() as session, _Book(out) as book:
+    with ws.read() as session, _Book(out, audit=(ws, actor, "assistance"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         query = (select(AssistanceCase, Resident, AssistanceType)
                  .join(Resident, Resident.id == AssistanceCase.resident_id)
@@ -617,14 +633,14 @@ SERVICE_COLUMNS = (
 
 def export_services(ws: Workspace, actor: Actor, out: str | Path, *, year: int | None = None,
                     month: str | None = None, village_code: str | None = None,
-                    progress: Progress | None = None) -> ExportResult:
+                    progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """签约服务记录 (a year, or a month "YYYY-MM") with each doctor's counts for 绩效评价.
 
     No ID numbers: the township assesses the work, it does not need to identify the people.
     """
     progress = progress or _quiet
     start, end, period = _period(year, month)
-    with ws.read() as session, _Book(out) as book:
+    with ws.read() as session, _Book(out, audit=(ws, actor, "services"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         query = (select(ServiceEntry, Resident, User.display_name)
                  .join(Resident, Resident.id == ServiceEntry.resident_id)
@@ -670,21 +686,21 @@ def _period(year: int | None, month: str | None) -> tuple[date | None, date | No
 
 def export(ws: Workspace, actor: Actor, kind: str, out: str | Path, *, year: int | None = None,
            village_code: str | None = None, month: str | None = None,
-           progress: Progress | None = None) -> ExportResult:
+           progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """One entry point for the CLI and the list views: ``kind`` is one of ``KINDS``."""
     if kind in ("enrollment", "unpaid") and not year:
         raise ValidationError("请指定待遇年度。")
     if kind == "residents":
-        return export_residents(ws, actor, out, village_code=village_code, progress=progress)
+        return export_residents(ws, actor, out, village_code=village_code, progress=progress, password=password)
     if kind == "enrollment":
-        return export_enrollment(ws, actor, out, year=year, village_code=village_code, progress=progress)
+        return export_enrollment(ws, actor, out, year=year, village_code=village_code, progress=progress, password=password)
     if kind == "unpaid":
-        return export_unpaid(ws, actor, out, year=year, village_code=village_code, progress=progress)
+        return export_unpaid(ws, actor, out, year=year, village_code=village_code, progress=progress, password=password)
     if kind == "cards":
-        return export_cards(ws, actor, out, village_code=village_code, progress=progress)
+        return export_cards(ws, actor, out, village_code=village_code, progress=progress, password=password)
     if kind == "assistance":
-        return export_assistance(ws, actor, out, year=year, village_code=village_code, progress=progress)
+        return export_assistance(ws, actor, out, year=year, village_code=village_code, progress=progress, password=password)
     if kind == "services":
         return export_services(ws, actor, out, year=year, month=month, village_code=village_code,
-                               progress=progress)
+                               progress=progress, password=password)
     raise ValidationError(f"未知的导出类型：{kind}")

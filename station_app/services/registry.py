@@ -8,7 +8,9 @@ save is one transaction, so nothing is half-saved.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
 import unicodedata
 import weakref
@@ -1138,8 +1140,13 @@ class ListExport:
 
 
 def export_list(ws: Workspace, actor: Actor, ids: Sequence[str], out: str | Path, *, title: str = "居民花名册",
-                filters_text: str = "", year: int | None = None, progress: Progress | None = None) -> ListExport:
-    """The list as filtered and sorted on screen, to xlsx (the ID number as text, never 1.1E+17)."""
+                filters_text: str = "", year: int | None = None, progress: Progress | None = None,
+                password: str | None = None) -> ListExport:
+    """The list as filtered and sorted on screen, to xlsx (the ID number as text, never 1.1E+17).
+
+    With a password (or one set in ``export_protection.export_password``) the file is encrypted;
+    the export is audited either way."""
+    from . import export_protection
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -1193,10 +1200,19 @@ def export_list(ws: Workspace, actor: Actor, ids: Sequence[str], out: str | Path
     if path.suffix.lower() != ".xlsx":
         path = path.with_suffix(".xlsx")
     path.parent.mkdir(parents=True, exist_ok=True)
+    password = password if password is not None else export_protection.export_password.get()
     try:
-        workbook.save(path)
+        if password:  # built in memory: the plain workbook never touches the disk
+            buffer = io.BytesIO()
+            workbook.save(buffer)
+            temporary = path.with_name(f".{path.name}.part")
+            export_protection.write_protected(buffer, temporary, password)
+            os.replace(temporary, path)
+        else:
+            workbook.save(path)
     except PermissionError as error:
         raise ValidationError(f"无法写入文件（是否正在 Excel 中打开？）：{path}") from error
+    export_protection.record_export(ws, actor, title, written, path, protected=bool(password), full_ids=True)
     progress(len(ids), len(ids), "导出完成")
     return ListExport(path, written)
 

@@ -116,22 +116,30 @@ def change_password(ws: Workspace, actor: Actor, old_password: str, new_password
     auth._check_new_password(new_password)
     if new_password == old_password:
         raise ValidationError("新密码不能与原密码相同。", field="password")
+    new_hash = auth.hash_password(new_password)
+    # Re-wrap the database key, never re-encrypt: the new wrap is durable before the new hash is
+    # committed, and the old one goes only after (a kill at any moment leaves a way in).
+    ws.add_password_wrap(actor.username, new_password, new_hash)
     with ws.unit_of_work(actor, "change_password") as session:
         row = _user(session, actor.username)
-        row.password_hash = auth.hash_password(new_password)
+        row.password_hash = new_hash
         _audit(session, actor, "change_password", row.id, f"用户 {row.username} 修改了自己的密码")
+    ws.refresh_key_wraps()
 
 
 def reset_password(ws: Workspace, actor: Actor, username: str, new_password: str) -> None:
     """An admin sets a new password (the user forgot theirs); also lifts a lock-out."""
     _require_admin(actor, "重置密码")
     auth._check_new_password(new_password)
+    new_hash = auth.hash_password(new_password)
+    ws.add_password_wrap(username, new_password, new_hash)
     with ws.unit_of_work(actor, "reset_password") as session:
         row = _user(session, username)
-        row.password_hash = auth.hash_password(new_password)
+        row.password_hash = new_hash
         row.failed_logins = 0
         row.locked_until = None
         _audit(session, actor, "reset_password", row.id, f"重置了用户 {row.username} 的密码")
+    ws.refresh_key_wraps()
 
 
 def unlock(ws: Workspace, actor: Actor, username: str) -> None:
@@ -153,6 +161,7 @@ def set_active(ws: Workspace, actor: Actor, username: str, active: bool) -> None
         if not active and row.role == Role.ADMIN.value and row.active:
             _keep_an_admin(session)
         row.active = active
+    ws.refresh_key_wraps()  # a deactivated user's password no longer unlocks the database
 
 
 def _keep_an_admin(session: Session) -> None:

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from station_app.domain.errors import PermissionDenied
 from station_app.domain.hlc import HybridLogicalClock
-from station_app.store import deferred_indexes, migrate
-from station_app.store.db import make_engine, make_session_factory
+from station_app.store import deferred_indexes, encryption, keys, migrate
+from station_app.store.db import engine_key, make_engine, make_session_factory
+from station_app.store.keys import DatabaseLocked, WrongPassword  # noqa: F401 - for the UI and CLI
 from station_app.store.models import AppSetting, Station
 
 from .changes import Actor, ChangeRecorder, SharedClock, load_clock_state
@@ -45,6 +46,8 @@ class Workspace:
     def __init__(self, engine: Engine, db_path: Path | None, migration: migrate.MigrationResult | None = None):
         self.engine = engine
         self.db_path = db_path
+        #: A recovery key made at set-up or at an admin's first sign-in, to be shown once, then cleared.
+        self.pending_recovery_key: str | None = None
         self.migration = migration
         self._read_factory: sessionmaker[Session] = make_session_factory(engine)
         event.listen(self._read_factory, "before_flush", _refuse_writes)
@@ -60,19 +63,78 @@ class Workspace:
     # -- opening ----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, db_path: str | Path, *, backups: Path | None = None) -> "Workspace":
-        """Open (creating if needed) and migrate to head, backing up an older schema first."""
+    def open(cls, db_path: str | Path, *, backups: Path | None = None, key: bytes | None = None,
+             username: str | None = None, password: str | None = None,
+             recovery_key: str | None = None) -> "Workspace":
+        """Open (creating if needed) and migrate to head, backing up an older schema first.
+
+        The file is encrypted (SQLCipher). Its key comes from ``key``, a user's ``username`` and
+        ``password`` or the ``recovery_key`` (see store/encryption.resolve_key); a database that
+        none of these unlocks raises ``DatabaseLocked`` (ask for a password) or ``WrongPassword``.
+        A new file is created encrypted; a plaintext one is encrypted first (backup first).
+        """
         path = Path(db_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(path)
+        db_key = encryption.resolve_key(path, key=key, username=username, password=password,
+                                        recovery_key=recovery_key, backups=backups)
+        if db_key is not None and keys.file_kind(path) == "encrypted" and not encryption.check_key(path, db_key):
+            raise keys.WrongPassword(encryption.WRONG_KEY)
+        engine = make_engine(path, key=db_key)
         try:
             result = migrate.ensure_current(engine, path, backups)
             with engine.begin() as connection:  # an initial sync cut off before its index rebuild
                 deferred_indexes.restore_deferred_indexes(connection)
-            return cls(engine, path, result)
+            ws = cls(engine, path, result)
+            ws.refresh_key_wraps()
+            return ws
         except BaseException:
             engine.dispose()
             raise
+
+    @property
+    def db_key(self) -> bytes | None:
+        """The SQLCipher key (None for a plaintext database)."""
+        return engine_key(self.engine)
+
+    def refresh_key_wraps(self) -> bool:
+        """Keep the key file's wraps in step with the active users (after any change to users)."""
+        if self.db_key is None or self.db_path is None:
+            return False
+        with self.engine.connect() as conn:
+            users = [(u, h) for u, h in conn.exec_driver_sql(
+                "SELECT username, password_hash FROM app_user WHERE active AND NOT deleted")]
+        if not users and keys.load_key_file(keys.key_file_path(self.db_path)) is not None:
+            return False  # not set up yet: the bootstrap key stays until the first user exists
+        return encryption.refresh_wraps(self.db_path, self.db_key, users)
+
+    def add_password_wrap(self, username: str, password: str, password_hash: str) -> None:
+        """Wrap the database key under ``password`` for ``password_hash``: call BEFORE committing
+        that hash (the old wrap stays valid until ``refresh_key_wraps`` after the commit)."""
+        if self.db_key is None or self.db_path is None:
+            return
+        encryption.add_password_wrap(self.db_path, self.db_key, username, password, password_hash)
+
+    def key_wrap_is_current(self, username: str, password_hash: str) -> bool:
+        """Has ``username`` a wrap of their own salt for this very password hash?"""
+        if self.db_key is None or self.db_path is None:
+            return True
+        key_file = keys.load_key_file(keys.key_file_path(self.db_path))
+        fp = keys.hash_fingerprint(password_hash)
+        return any(not w.get("from_hash") and w.get("fp") == fp
+                   for w in (key_file.users.get(username, []) if key_file else []))
+
+    @property
+    def has_recovery_key(self) -> bool:
+        if self.db_key is None or self.db_path is None:
+            return True
+        key_file = keys.load_key_file(keys.key_file_path(self.db_path))
+        return bool(key_file and key_file.recovery)
+
+    def new_recovery_key(self) -> str | None:
+        """Make a new recovery key (the old one stops working); shown once. None when plaintext."""
+        if self.db_key is None or self.db_path is None:
+            return None
+        return encryption.set_recovery_key(self.db_path, self.db_key)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -29,15 +29,38 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path)}"
 
 
-def make_engine(path_or_url: str | Path, *, echo: bool = False) -> Engine:
-    """An engine for a station database file (or any SQLAlchemy URL, for the server/tests)."""
+def make_engine(path_or_url: str | Path, *, echo: bool = False, key: bytes | None = None) -> Engine:
+    """An engine for a station database file (or any SQLAlchemy URL, for the server/tests).
+
+    With ``key`` the file is SQLCipher-encrypted: SQLAlchemy's own SQLite dialect over the
+    SQLCipher module, each connection keyed before anything else reads the file. A path to an
+    encrypted file without ``key`` uses the key this process already unlocked for it
+    (``encryption.known_key``; tools and tests).
+    """
     url = str(path_or_url)
     if "://" not in url:
         url = sqlite_url(path_or_url)
-    engine = create_engine(url, echo=echo)
+        if key is None:
+            from .encryption import known_key
+
+            key = known_key(path_or_url)
+    if key is not None:
+        from .encryption import connect, dbapi
+
+        database = str(Path(url.split(":///", 1)[1]).resolve())
+        engine = create_engine(url, echo=echo, module=dbapi(),
+                               creator=lambda: connect(database, key, check_same_thread=False))
+    else:
+        engine = create_engine(url, echo=echo)
+    engine.station_db_key = key  # type: ignore[attr-defined]  # backups are written with it
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _set_sqlite_pragmas)
     return engine
+
+
+def engine_key(engine: Engine) -> bytes | None:
+    """The SQLCipher key of a station engine (None: plaintext or not SQLite)."""
+    return getattr(engine, "station_db_key", None)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

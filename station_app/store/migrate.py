@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from sqlalchemy import Engine, inspect, text
 
 from station_app import paths
 from station_app.domain.errors import DomainError
+from station_app.store.db import engine_key
 
 if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: only when a migration is really due
     from alembic.config import Config
@@ -96,21 +96,25 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(alembic_config(connection), revision)
 
 
-def backup_copy(db_path: Path, reason: str, backups: Path | None = None) -> Path:
-    """Consistent copy through SQLite's online backup API (safe with WAL and open readers)."""
+def backup_copy(db_path: Path, reason: str, backups: Path | None = None, key: bytes | None = None) -> Path:
+    """Consistent copy through SQLite's online backup API (safe with WAL and open readers).
+
+    An encrypted database is copied encrypted with its own key, and its key file goes beside
+    the copy (``….db.keys``), so the copy opens with any user's password or the recovery key.
+    """
+    from . import encryption, keys
+
     backups = backups or paths.backups_dir()
     backups.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     target = backups / f"{db_path.stem}-{reason}-{stamp}.db"
-    source = sqlite3.connect(db_path)
-    try:
-        dest = sqlite3.connect(target)
-        try:
-            source.backup(dest)
-        finally:
-            dest.close()
-    finally:
-        source.close()
+    if key is None:
+        key = encryption.known_key(db_path)  # None for a plaintext file
+    encryption.copy_database(db_path, key, target, key)
+    if key is not None:
+        key_file = keys.load_key_file(keys.key_file_path(db_path))
+        if key_file is not None:
+            keys.save_key_file(keys.key_file_path(target), key_file)
     return target
 
 
@@ -136,7 +140,7 @@ def ensure_current(engine: Engine, db_path: Path | None = None, backups: Path | 
         raise SchemaTooNew("数据库版本比本程序新，请先升级本程序再打开此数据库。")
     backup_path = None
     if before is not None and db_path is not None and db_path.exists():
-        backup_path = backup_copy(db_path, f"before-migrate-{before}", backups)
+        backup_path = backup_copy(db_path, f"before-migrate-{before}", backups, engine_key(engine))
         logger.info("backed up database before migration to %s", backup_path)
     upgrade(engine)
     logger.info("migrated database %s -> %s", before, head)

@@ -217,7 +217,7 @@ class Applier:
             raw.execute("SAVEPOINT sync_block")
             try:
                 raw.executemany(plan.sql, params)
-            except sqlite3.IntegrityError:
+            except (sqlite3.IntegrityError, conn.dialect.dbapi.IntegrityError):  # SQLCipher's own class
                 raw.execute("ROLLBACK TO sync_block")
                 raw.execute("RELEASE sync_block")
                 return False

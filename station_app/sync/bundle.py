@@ -22,7 +22,16 @@ from station_app.services.workspace import Workspace
 
 from . import state
 from .apply import Applier
-from .bundle_format import BundleError, bundle_key, read_bundle, write_bundle
+from .bundle_format import (
+    BundleError,
+    bundle_key,
+    is_sealed,
+    open_sealed,
+    read_bundle,
+    seal_bundle,
+    sealed_station,
+    write_bundle,
+)
 from .engine import apply_txn, batch_ops, freeze_batch
 from .protocol import PROTOCOL_VERSION, SCHEMA_VERSION, RowState
 from .tables import table_specs
@@ -68,7 +77,8 @@ def export_bundle(ws: Workspace, path: str | Path) -> ExportResult:
     payload = {"bundle_id": bundle_id, "station": station, "created_ms": wall_clock_ms(),
                "protocol": PROTOCOL_VERSION, "schema": SCHEMA_VERSION,
                "batches": [{"batch_id": b, "ops": ops} for b, ops in batches.items()]}
-    data = write_bundle(payload, bundle_key(token))
+    key = bundle_key(token)
+    data = seal_bundle(write_bundle(payload, key), key)  # signed, then encrypted for the stick
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".part")
@@ -89,21 +99,28 @@ def import_bundle(ws: Workspace, path: str | Path) -> ImportResult:
     """
     try:
         data = Path(path).read_bytes()
-        bundle = read_bundle(data)
+        station = sealed_station(data)[0] if is_sealed(data) else read_bundle(data).station
     except (OSError, BundleError) as error:
         raise ValidationError(f"无法读取数据包：{error}") from error
     with ws.engine.connect() as conn:
         keys = state.get_json(conn, state.K_STATION_KEYS, {}) or {}
         token = state.get(conn, state.K_TOKEN)
         own = state.get(conn, state.K_STATION) or (ws.station.code if ws.station else "")
-        seen = state.get(conn, state.K_BUNDLE_SEEN + bundle.bundle_id)
-    if bundle.station == own and token:
+    if station == own and token:
         key = bundle_key(token)
-    elif bundle.station in keys:
-        key = bytes.fromhex(keys[bundle.station])
+    elif station in keys:
+        key = bytes.fromhex(keys[station])
     else:
-        raise DomainError(f"没有站点 {bundle.station} 的签名密钥：请先联网同步一次，"
+        raise DomainError(f"没有站点 {station} 的签名密钥：请先联网同步一次，"
                           "乡镇站会从县服务器取得所辖村站的密钥。")
+    if is_sealed(data):  # decrypt first: a wrong byte or another station's key refuses it whole
+        try:
+            data = open_sealed(data, key)
+        except BundleError as error:
+            raise DomainError(TAMPERED) from error
+    bundle = read_bundle(data)
+    with ws.engine.connect() as conn:
+        seen = state.get(conn, state.K_BUNDLE_SEEN + bundle.bundle_id)
     if not bundle.verify(key):
         raise DomainError(TAMPERED)
     try:
@@ -117,6 +134,7 @@ def import_bundle(ws: Workspace, path: str | Path) -> ImportResult:
     with apply_txn(ws) as conn:
         if bundle.station != own:
             applied = _apply_newer(conn, ops)
+            # relayed upward as the signed file (over TLS; kept inside this encrypted database)
             state.put(conn, state.K_RELAY + bundle.bundle_id, base64.b64encode(data).decode("ascii"))
         state.put(conn, state.K_BUNDLE_SEEN + bundle.bundle_id, "imported")
     return ImportResult(bundle.bundle_id, bundle.station, len(ops), applied, False)

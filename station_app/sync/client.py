@@ -92,16 +92,59 @@ class RawResponse:
 Transport = Callable[[str, str, dict[str, str], bytes | None, tuple[float, float]], RawResponse]
 
 
-class RequestsTransport:
-    """The real transport: one pooled requests.Session, TLS verification on."""
+class _PinnedAdapter(requests.adapters.HTTPAdapter):
+    """HTTPS that accepts exactly one certificate, named by its SHA-256 fingerprint.
 
-    def __init__(self, verify: bool | str = True):
+    Pinning a county's self-signed certificate without a CA: the chain cannot be checked (there is
+    none), so the check *is* the fingerprint — urllib3 compares the peer certificate with it on
+    every connection and refuses any other certificate. Verification is never simply turned off.
+    """
+
+    def __init__(self, fingerprint: str):
+        self.fingerprint = fingerprint
+        super().__init__()
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        for name in ("ssl_context", "ca_certs", "ca_cert_dir"):  # the pin replaces the CA check
+            pool_kwargs.pop(name, None)
+        pool_kwargs["cert_reqs"] = "CERT_NONE"
+        pool_kwargs["assert_fingerprint"] = self.fingerprint
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn, url, verify, cert):
+        super().cert_verify(conn, url, False, cert)  # no CA chain to load: the fingerprint is the check
+
+
+def normalize_fingerprint(text: str) -> str:
+    """``AB:CD:…`` or ``abcd…`` (SHA-256, 64 hex digits) → lower-case hex; ValueError otherwise."""
+    value = "".join(c for c in (text or "") if c not in ": \t").lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise ValueError("not a SHA-256 fingerprint")
+    return value
+
+
+class RequestsTransport:
+    """The real transport: one pooled requests.Session, TLS verification on.
+
+    ``verify``: True (the system's trusted CAs), or the path of a PEM file holding the county's
+    own CA or self-signed certificate (a pin: full chain and host-name checks against it).
+    ``fingerprint``: pin one certificate by its SHA-256 fingerprint instead.
+    """
+
+    def __init__(self, verify: bool | str = True, *, fingerprint: str | None = None):
+        if verify is False:
+            raise ValueError("TLS verification stays on: pin the county's certificate instead")
         self.session = requests.Session()
         self.session.verify = verify
+        self.verify = verify
+        if fingerprint:
+            self.session.mount("https://", _PinnedAdapter(normalize_fingerprint(fingerprint)))
 
     def __call__(self, method, url, headers, body, timeout) -> RawResponse:
+        # verify per request: a session's own setting loses to REQUESTS_CA_BUNDLE in the environment
         response = self.session.request(method, url, headers=headers, data=body, timeout=timeout,
-                                        stream=True)
+                                        stream=True, verify=self.verify)
         try:
             # decode_content=False: we inflate ourselves, with a size limit, and count wire bytes.
             raw = response.raw.read(decode_content=False)
@@ -205,6 +248,12 @@ class SyncClient:
                 self.stats.requests += 1
                 self.stats.bytes_sent += len(payload or b"")
                 response = self.transport(method, url, headers, payload, self.timeout)
+            except requests.exceptions.SSLError as error:
+                # An untrusted or unpinned certificate: retrying changes nothing, and it may be an attack.
+                logger.warning("sync %s %s: TLS certificate refused: %s", method, path.split("?")[0], error)
+                raise SyncError("县服务器的安全证书不受信任，已拒绝连接。如果县里使用自签名证书，"
+                                "请在同步设置中导入县医保局提供的证书文件或证书指纹。",
+                                code="tls_untrusted") from error
             except TRANSPORT_ERRORS as error:
                 logger.info("sync %s %s failed (attempt %d): %s", method, path.split("?")[0], attempt, error)
                 if attempt >= self.max_attempts:

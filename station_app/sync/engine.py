@@ -224,7 +224,9 @@ class SyncEngine:
             url, token = state.get(conn, state.K_SERVER_URL), state.get(conn, state.K_TOKEN)
         if not url or not token:
             raise NotConfigured()
-        return SyncClient(url, token)
+        from .settings import tls_transport
+
+        return SyncClient(url, token, transport=tls_transport(ws))
 
     # ------------------------------------------------------------------ the run
 

@@ -108,6 +108,7 @@ def provision(ws: Workspace, server: str, token: str, *, admin_username: str = "
                 session.add(row)
             if user.get("password_hash") and not (admin_password and user["username"] == username):
                 row.password_hash = user["password_hash"]
+    ws.refresh_key_wraps()  # the county's users unlock the encrypted database with their own passwords
     set_server(ws, actor, server, token.strip())
     report = run_sync(ws, progress=progress)
     _fix_county_code(ws, actor)

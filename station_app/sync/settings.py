@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from sqlalchemy import func, select
@@ -89,3 +91,54 @@ def server_settings(ws: Workspace) -> tuple[str, str]:
     with ws.read() as session:
         values = _values(session, [state.K_SERVER_URL, state.K_TOKEN])
     return values.get(state.K_SERVER_URL, ""), values.get(state.K_TOKEN, "")
+
+
+# -- TLS: a county with its own (self-signed) certificate pins it here --------------------------
+
+
+def set_tls_pin(ws: Workspace, actor: Actor, *, ca_file: str | None = None, fingerprint: str | None = None) -> None:
+    """Trust the county's certificate: a PEM file (its own CA or the self-signed certificate,
+    checked with the host name as usual), or the SHA-256 fingerprint of the one certificate.
+    Empty strings clear a pin. Verification is never turned off."""
+    from .client import normalize_fingerprint
+
+    values: dict[str, str] = {}
+    if ca_file is not None:
+        pem = ""
+        if ca_file:
+            try:
+                pem = Path(ca_file).read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as error:
+                raise ValidationError(f"无法读取证书文件：{ca_file}", field="ca_file") from error
+            if "-----BEGIN CERTIFICATE-----" not in pem:
+                raise ValidationError("证书文件应为 PEM 格式（以 -----BEGIN CERTIFICATE----- 开头）。", field="ca_file")
+        values[state.K_TLS_CA] = pem
+    if fingerprint is not None:
+        try:
+            values[state.K_TLS_FINGERPRINT] = normalize_fingerprint(fingerprint) if fingerprint else ""
+        except ValueError:
+            raise ValidationError("证书指纹应为 64 位十六进制（SHA-256），可带冒号。", field="fingerprint") from None
+    with ws.unit_of_work(actor, "sync_tls_pin") as session:
+        for key, value in values.items():
+            session.merge(SyncState(key=key, value=value))
+
+
+def tls_transport(ws: Workspace):
+    """The HTTPS transport for this station: system CAs, or the county certificate pinned here."""
+    from station_app import paths
+
+    from .client import RequestsTransport
+
+    with ws.read() as session:
+        values = _values(session, [state.K_TLS_CA, state.K_TLS_FINGERPRINT])
+    pem, fingerprint = values.get(state.K_TLS_CA, ""), values.get(state.K_TLS_FINGERPRINT, "")
+    if fingerprint:
+        return RequestsTransport(fingerprint=fingerprint)
+    if pem:
+        folder = paths.data_dir() / "tls"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"county-{hashlib.sha256(pem.encode('ascii')).hexdigest()[:16]}.pem"
+        if not target.exists():  # a certificate is public: a file requests can read is fine
+            target.write_text(pem, encoding="ascii")
+        return RequestsTransport(verify=str(target))
+    return RequestsTransport()

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection
 
 K_SERVER_URL = "sync.server_url"
 K_TOKEN = "sync.token"
+K_TLS_CA = "sync.tls_ca_pem"  # PEM of the county's own CA or self-signed certificate (a pin)
+K_TLS_FINGERPRINT = "sync.tls_fingerprint"  # or: SHA-256 of the one certificate to accept
 K_CURSOR = "sync.cursor"
 K_REF_CURSOR = "sync.ref_cursor"
 K_SCOPE = "sync.scope"  # JSON list of place codes the server says we cover; "*" = county

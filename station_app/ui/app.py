@@ -15,7 +15,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
@@ -131,9 +131,16 @@ def build_main_window(ws: Workspace, actor: Actor, tasks: TaskManager | None = N
 
 
 def open_workspace(db_path: Path) -> Workspace | None:
-    """Open and migrate the database; on failure explain in Chinese and return None."""
+    """Open and migrate the database; on failure explain in Chinese and return None.
+
+    An encrypted database that needs a password raises DatabaseLocked: the sign-in unlocks it.
+    """
+    from station_app.services.workspace import DatabaseLocked
+
     try:
         return Workspace.open(db_path)
+    except DatabaseLocked:
+        raise
     except Exception as error:  # noqa: BLE001 - anything here means the app cannot start
         log_error(logger, f"could not open database {db_path}", error)
         reason = error.message if isinstance(error, DomainError) else redact(str(error)) or type(error).__name__
@@ -161,20 +168,71 @@ def _autologin(ws: Workspace) -> tuple[Actor | None, str]:
 
 def run_gui(db_path: Path) -> int:
     """The desktop app from start to quit; returns the process exit code."""
+    from station_app.services.workspace import DatabaseLocked
+
     app = create_application()
     install_excepthook()
-    ws = open_workspace(Path(db_path))
+    tasks = TaskManager()
+    try:
+        ws = open_workspace(Path(db_path))
+    except DatabaseLocked:
+        ws, actor = unlock_database(Path(db_path), tasks)
+        if ws is None:
+            return 0
+        os.environ.pop(AUTOLOGIN_ENV, None)
+        return _run_signed_in(app, ws, tasks, actor)
     if ws is None:
         return 1
-    tasks = TaskManager()
+    return _run_signed_in(app, ws, tasks, None)
+
+
+def unlock_database(db_path: Path, tasks: TaskManager) -> tuple[Workspace | None, Actor | None]:
+    """Sign-in on a locked (encrypted) database: the password unlocks it and signs in at once."""
+    from .login_dialog import LoginDialog, unlock_and_login
+
+    value = os.environ.get(AUTOLOGIN_ENV, "")
+    username = ""
+    if ":" in value:
+        username, password = value.split(":", 1)
+        try:
+            return unlock_and_login(db_path, username, password)
+        except DomainError as error:
+            logger.warning("autologin failed: %s", error.message)
+    dialog = LoginDialog(None, tasks, username=username, db_path=db_path)
+    if dialog.exec() != QDialog.DialogCode.Accepted or dialog.actor is None:
+        if dialog.ws is not None:
+            dialog.ws.close()
+        return None, None
+    return dialog.ws, dialog.actor
+
+
+def show_recovery_key(ws: Workspace, parent=None) -> None:
+    """A recovery key made at set-up or an admin's first sign-in: shown once, to write down."""
+    recovery, ws.pending_recovery_key = ws.pending_recovery_key, None
+    if not recovery:
+        return
+    box = QMessageBox(QMessageBox.Icon.Information, f"{APP_TITLE} — 恢复密钥",
+                      "本站数据已加密保存。下面是数据库的恢复密钥，只显示这一次：\n\n"
+                      f"    {recovery}\n\n"
+                      "请抄写或打印后，封存在站点以外的安全地方（如乡镇医保专干处）。"
+                      "所有用户的密码都丢失时，只有它能打开数据库；丢失后可由管理员在“设置”中重新生成。",
+                      parent=parent)
+    box.setTextInteractionFlags(box.textInteractionFlags() | Qt.TextInteractionFlag.TextSelectableByMouse)
+    box.exec()
+
+
+def _run_signed_in(app, ws: Workspace, tasks: TaskManager, actor: Actor | None) -> int:
     try:
         if not ws.is_set_up:
             from .setup_dialog import SetupDialog
 
             if SetupDialog(ws, tasks).exec() != QDialog.DialogCode.Accepted:
                 return 0
+        show_recovery_key(ws)
         while True:
-            actor, username = _autologin(ws)
+            username = ""
+            if actor is None:
+                actor, username = _autologin(ws)
             if actor is None:
                 from .login_dialog import LoginDialog
 
@@ -182,6 +240,7 @@ def run_gui(db_path: Path) -> int:
                 if dialog.exec() != QDialog.DialogCode.Accepted or dialog.actor is None:
                     return 0
                 actor = dialog.actor
+            show_recovery_key(ws)
             window = build_main_window(ws, actor, tasks)
             replacement: list[Workspace] = []
             window.workspace_replaced.connect(lambda new_ws: (replacement.append(new_ws), window.close()))
@@ -195,6 +254,7 @@ def run_gui(db_path: Path) -> int:
             if not replacement:
                 return code
             ws = replacement[-1]  # restored from a backup: the old workspace is closed
+            actor = None
             os.environ.pop(AUTOLOGIN_ENV, None)  # after a restore a person signs in again
     finally:
         tasks.wait_for_done()  # a save in flight finishes before the file closes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QRegularExpression, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QFont, QKeyEvent, QRegularExpressionValidator
@@ -379,11 +380,17 @@ def household_html(view: service.HouseholdView) -> str:
 
 def run_kiosk(db_path, *, windowed: bool = False) -> int:
     """`station-app kiosk`: the kiosk full screen on the station's database."""
-    from .app import create_application, install_excepthook, open_workspace
+    from station_app.services.workspace import DatabaseLocked
+
+    from .app import create_application, install_excepthook, open_workspace, unlock_database
+    from .tasks import TaskManager
 
     app = create_application()
     install_excepthook()
-    ws = open_workspace(db_path)
+    try:
+        ws = open_workspace(db_path)
+    except DatabaseLocked:  # encrypted: a staff member signs in once to unlock, then leaves the kiosk running
+        ws, _actor = unlock_database(Path(db_path), TaskManager())
     if ws is None:
         return 1
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -25,12 +26,28 @@ from .tasks import TaskManager
 logger = logging.getLogger(__name__)
 
 
-class LoginDialog(QDialog):
-    """Accepted with ``actor`` set once the service lets the user in."""
+def unlock_and_login(db_path: Path, username: str, password: str) -> tuple[Workspace, Actor]:
+    """The encrypted database opens with the user's password, then the usual sign-in checks run."""
+    ws = Workspace.open(db_path, username=username, password=password)
+    try:
+        return ws, login(ws, username, password)
+    except BaseException:
+        ws.close()
+        raise
 
-    def __init__(self, ws: Workspace, tasks: TaskManager, *, username: str = "", parent=None):
+
+class LoginDialog(QDialog):
+    """Accepted with ``actor`` set once the service lets the user in.
+
+    Without a workspace (``ws=None``, the database is encrypted and locked) the same form
+    unlocks ``db_path`` with the user's password first; ``ws`` is set once it opens.
+    """
+
+    def __init__(self, ws: Workspace | None, tasks: TaskManager, *, username: str = "", parent=None,
+                 db_path: Path | None = None):
         super().__init__(parent)
         self.ws = ws
+        self.db_path = db_path
         self.tasks = tasks
         self.actor: Actor | None = None
         self.setWindowTitle("登录 — 村级医保服务站")
@@ -39,7 +56,8 @@ class LoginDialog(QDialog):
         title = QLabel("村级医保服务站")
         title.setObjectName("dialogTitle")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.station_label = QLabel(ws.station.name if ws.station else "本站尚未设置")
+        self.station_label = QLabel(ws.station.name if ws is not None and ws.station else
+                                    ("数据已加密，登录即解锁" if ws is None else "本站尚未设置"))
         self.station_label.setObjectName("pageSubtitle")
         self.station_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
@@ -99,9 +117,18 @@ class LoginDialog(QDialog):
         self.error_label.hide()
         self.login_button.setEnabled(False)
         self.login_button.setText("正在登录…")
+        if self.ws is None:  # argon2 unwrap and opening the file: off the UI thread too
+            db_path = self.db_path
+            self.tasks.run_write(lambda: unlock_and_login(db_path, username, password),
+                                 self._unlocked, self._refused, name="unlock", owner=self)
+            return
         # Password hashing and the failed-attempt counter are a (small) database write.
         self.tasks.run_write(lambda: login(self.ws, username, password),
                              self._signed_in, self._refused, name="login", owner=self)
+
+    def _unlocked(self, result: tuple[Workspace, Actor]) -> None:
+        self.ws = result[0]
+        self._signed_in(result[1])
 
     def _signed_in(self, actor: Actor) -> None:
         self.actor = actor

@@ -30,7 +30,7 @@ def batch_numbers(start: int, k: int) -> list[str]:
 
 
 def main(db: str, start: int, work: Path) -> None:
-    ws = Workspace.open(db)
+    ws = Workspace.open(db, username="admin", password="admin-pass-1")  # sign-in unlocks the database
     actor = login(ws, "admin", "admin-pass-1")
     work.mkdir(parents=True, exist_ok=True)
     print("READY", flush=True)

@@ -13,6 +13,7 @@ from station_app.cli.main import main
 from station_app.domain.errors import ValidationError
 from station_app.services import backup
 from station_app.services.residents import ResidentInput, register_household
+from station_app.store.encryption import connect_known
 from station_app.store.models import Resident
 
 from ..conftest import GROUP_A1, VILLAGE_A
@@ -88,7 +89,7 @@ def test_backup_is_consistent_while_the_wal_holds_uncheckpointed_writes(township
     add_person(ws, admin, 1)
     assert Path(str(ws.db_path) + "-wal").exists()
     info = backup.backup_now(ws.db_path, backup.MANUAL, tmp_path / "b")
-    conn = sqlite3.connect(info.path)
+    conn = connect_known(info.path)
     assert conn.execute("SELECT count(*) FROM resident").fetchone()[0] == 1
     conn.close()
 
@@ -109,7 +110,7 @@ def test_restore_brings_back_the_backup_and_keeps_the_replaced_file(township_ws,
         new_ws.close()
     replaced = [b for b in backup.list_backups(folder) if b.kind == backup.BEFORE_RESTORE]
     assert len(replaced) == 1
-    conn = sqlite3.connect(replaced[0].path)
+    conn = connect_known(replaced[0].path)
     assert conn.execute("SELECT count(*) FROM resident").fetchone()[0] == 2
     conn.close()
 
@@ -150,7 +151,7 @@ def test_restore_refuses_while_another_connection_holds_the_database(township_ws
     with ws.read() as session:
         session.execute(select(Resident.id)).all()
         # a second process-like connection keeps the file open while the restore runs
-        holder = sqlite3.connect(ws.db_path)
+        holder = connect_known(ws.db_path)
         holder.execute("BEGIN")
         holder.execute("SELECT count(*) FROM resident").fetchone()
         try:
@@ -177,14 +178,14 @@ def test_cli_backup_list_and_restore(township_ws, tmp_path, capsys):
     listing = capsys.readouterr().out
     assert "手动备份" in listing and "每日自动备份" in listing
     manual = next(b for b in backup.list_backups(folder) if b.kind == backup.MANUAL)
-    conn = sqlite3.connect(db)
+    conn = connect_known(db)
     conn.execute("DELETE FROM sync_outbox")
     conn.commit()
     conn.close()
     assert main(["restore", str(manual.path), "--yes", "--db", str(db), "--backups", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "完整性检查通过" in out and "已恢复" in out
-    conn = sqlite3.connect(db)
+    conn = connect_known(db)
     assert conn.execute("SELECT count(*) FROM sync_outbox").fetchone()[0] > 0
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()

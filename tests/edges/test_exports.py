@@ -150,8 +150,21 @@ def test_progress_is_reported(filled, tmp_path):
 def test_cli_export(filled, tmp_path, capsys):
     ws, _admin = filled
     out = tmp_path / "cli.xlsx"
-    assert main(["export", "unpaid", "--out", str(out), "--year", "2027", "--db", str(ws.db_path)]) == 0
+    assert main(["export", "unpaid", "--out", str(out), "--year", "2027", "--db", str(ws.db_path),
+                 "--no-password"]) == 0
     assert "未缴费人员清单" in capsys.readouterr().out and out.exists()
+
+
+def test_cli_export_is_password_protected_by_default(filled, tmp_path, capsys, monkeypatch):
+    from station_app.services.export_protection import is_protected
+
+    ws, _admin = filled
+    out = tmp_path / "cli.xlsx"
+    assert main(["export", "residents", "--out", str(out), "--db", str(ws.db_path)]) == 1
+    assert "STATION_APP_EXPORT_PASSWORD" in capsys.readouterr().err and not out.exists()
+    monkeypatch.setenv("STATION_APP_EXPORT_PASSWORD", "export-pass")
+    assert main(["export", "residents", "--out", str(out), "--db", str(ws.db_path)]) == 0
+    assert "已加密" in capsys.readouterr().out and is_protected(out)
 
 
 def test_text_is_escaped_and_a_failed_export_leaves_no_file(filled, doctor, tmp_path):

@@ -6,13 +6,14 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from station_app.store.encryption import connect_known
 
 from .kill_writer import BATCH, batch_numbers
 
@@ -57,7 +58,7 @@ def test_kill_9_during_writes_loses_no_acknowledged_save(township_ws, tmp_path):
     assert len(acknowledged) >= ROUNDS // 2 and sum(batches.values()) >= ROUNDS // 2
     assert time.monotonic() - started < 300  # 20–40 s here; a guard against a hung child, not a benchmark
 
-    conn = sqlite3.connect(db)
+    conn = connect_known(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []

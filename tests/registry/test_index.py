@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 
 import pytest
@@ -15,6 +14,7 @@ from station_app.services.residents import ResidentInput
 from station_app.store import migrate
 from station_app.store.base import Base
 from station_app.store.db import make_engine
+from station_app.store.encryption import connect_known
 from station_app.store.models import Resident
 
 from .conftest import GROUP_A1, VILLAGE_A, an_id, search
@@ -73,7 +73,7 @@ def test_sync_style_raw_upserts_are_followed(township_ws, people):
 def test_households_arriving_after_their_members_and_renumbered(township_ws, people):
     ws, admin = township_ws
     path = ws.db_path
-    raw = sqlite3.connect(path)  # foreign keys off, like a sync page applied out of order
+    raw = connect_known(path)  # foreign keys off, like a sync page applied out of order
     try:
         raw.execute("INSERT INTO resident (id, village_code, household_id, group_code, name, name_pinyin, "
                     "name_initials, sex, id_number, birth_date, phone, relation, status, special_groups, note, "
@@ -141,7 +141,7 @@ def test_reindex_residents_for_a_writer_that_bypassed_the_triggers(township_ws, 
 
 def test_catch_up_gives_way_to_a_busy_writer(township_ws, people):
     ws, admin = township_ws
-    raw = sqlite3.connect(ws.db_path)
+    raw = connect_known(ws.db_path)
     raw.execute("INSERT INTO resident (id, village_code, household_id, group_code, name, name_pinyin, "
                 "name_initials, sex, id_number, birth_date, phone, relation, status, special_groups, note, "
                 "updated_hlc, row_version, deleted) VALUES ('r-new', ?, NULL, ?, '郑和', 'zhenghe', 'zh', "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from station_app.services.workspace import Workspace
 from station_app.store import migrate
 from station_app.store.base import Base
 from station_app.store.db import make_engine
+from station_app.store.encryption import connect_known
 
 from ..conftest import GROUP_A1, VILLAGE_A
 
@@ -103,7 +103,7 @@ def test_populated_database_survives_upgrade_and_is_backed_up_first(township_ws,
     finally:
         reopened.close()
     # The backup is the old schema with the data, a usable file on its own.
-    backup = sqlite3.connect(reopened.migration.backup_path)
+    backup = connect_known(reopened.migration.backup_path)
     try:
         assert backup.execute("SELECT version_num FROM alembic_version").fetchone()[0] != "9999"
         assert backup.execute("SELECT count(*) FROM resident").fetchone()[0] == 1

@@ -62,7 +62,7 @@ def test_a_tampered_bundle_is_refused_and_nothing_applied(county, stations, tmp_
     if damage == "body":
         data[header_end + 40] ^= 0x01
     elif damage == "header_station":
-        data[:header_end] = data[:header_end].replace(b"YBSB1 VA ", b"YBSB1 VB ")
+        data[:header_end] = data[:header_end].replace(b"YBSE1 VA ", b"YBSE1 VB ")  # the sealed header
     elif damage == "signature":
         data[header_end - 1:header_end] = b"0" if data[header_end - 1:header_end] != b"0" else b"1"
     elif damage == "truncated":
@@ -82,6 +82,22 @@ def test_a_tampered_bundle_is_refused_and_nothing_applied(county, stations, tmp_
     with pytest.raises(DomainError):
         import_bundle(township.ws, tampered)
     assert township.state(state.K_RELAY + read_bundle_id(data)) == ""
+
+
+def test_a_bundle_on_the_stick_is_encrypted_and_a_foreign_key_cannot_open_it(county, stations, tmp_path):
+    from station_app.sync.bundle_format import BundleError, bundle_key, open_sealed
+
+    village, _ = _village_with_changes(county, stations)
+    data = export_bundle(village.ws, tmp_path / "va.ybsb").path.read_bytes()
+    assert data.startswith(b"YBSE1 VA ")
+    # the old signed format was gzip'd JSON: names and the member's row were readable; now nothing is
+    import gzip
+    for needle in ("离线户", "离线成员", VILLAGE_A):
+        assert needle.encode("utf-8") not in data
+    with pytest.raises(OSError):
+        gzip.decompress(data.partition(b"\n")[2])
+    with pytest.raises(BundleError):
+        open_sealed(data, bundle_key("another station's token, not this one"))
 
 
 def read_bundle_id(data: bytes) -> str:

@@ -85,3 +85,26 @@ def test_sign_in_on_a_real_worker_thread(qtbot, township_ws, threaded_tasks):
     with qtbot.waitSignal(dialog.accepted):
         dialog.submit()
     assert dialog.actor.username == "admin"
+
+
+def test_a_locked_database_is_unlocked_by_signing_in(qtbot, township_ws, tasks):
+    """Encrypted and nothing unlocked yet: the same dialog opens the database with the password."""
+    from station_app.store import keys
+
+    ws, _admin = township_ws
+    db = ws.db_path
+    ws.close()
+    keys.forget_all()
+    dialog = _dialog(qtbot, None, tasks, db_path=db)
+    assert "加密" in dialog.station_label.text()
+    dialog.username_edit.setText("admin")
+    dialog.password_edit.setText("wrong-password")
+    dialog.submit()
+    qtbot.waitUntil(lambda: dialog.error_label.isVisible(), timeout=30_000)
+    assert "无法解锁" in dialog.error_label.text() and dialog.ws is None and dialog.isVisible()
+    dialog.password_edit.setText(ADMIN_PASSWORD)
+    dialog.submit()
+    qtbot.waitUntil(lambda: dialog.actor is not None, timeout=30_000)
+    assert dialog.result() == QDialog.DialogCode.Accepted and dialog.ws is not None
+    assert dialog.ws.station.name == "漩涡镇医保服务中心"
+    dialog.ws.close()

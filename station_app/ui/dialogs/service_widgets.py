@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from station_app import paths
 from station_app.domain.assistance import fen_text, parse_yuan
 from station_app.domain.errors import DomainError
+from station_app.services.export_protection import export_password
 from station_app.services.service_log import ResidentHit, find_residents
 
 logger = logging.getLogger(__name__)
@@ -300,9 +301,15 @@ def run_export(parent: QWidget, ctx, default_name: str, export: Callable[[Path, 
     ``export`` is a services.exports function bound to its filters; it returns an ExportResult.
     """
     suggested = export_dir() / default_name
+    password: str | None = None
     if ask_path is not None:
         path = ask_path(suggested)
     else:
+        from .export_confirm import confirm_personal_export
+
+        go_on, password = confirm_personal_export(parent)  # personal data: say so, offer a password
+        if not go_on:
+            return
         chosen, _ = QFileDialog.getSaveFileName(parent, "导出为 Excel", str(suggested), "Excel 工作簿 (*.xlsx)")
         path = Path(chosen) if chosen else None
     if path is None:
@@ -338,5 +345,11 @@ def run_export(parent: QWidget, ctx, default_name: str, export: Callable[[Path, 
         relay.deleteLater()
         QMessageBox.warning(parent, "导出失败", error_text(error))
 
-    ctx.tasks.run_read(lambda: export(path, lambda d, t, m="": relay.progress.emit(d, t, m)), finished, failed,
-                       name="export", owner=parent)
+    def work() -> Any:
+        token = export_password.set(password)  # read by the export on this worker thread
+        try:
+            return export(path, lambda d, t, m="": relay.progress.emit(d, t, m))
+        finally:
+            export_password.reset(token)
+
+    ctx.tasks.run_read(work, finished, failed, name="export", owner=parent)

@@ -35,6 +35,7 @@ from station_app.domain.enums import EnrollmentStatus, ResidentStatus, SpecialGr
 from station_app.domain.errors import DomainError
 from station_app.services import registry
 from station_app.services.registry import HouseholdView, RegistryChoices, RegistryFilter, ResidentDetail
+from station_app.services.reveal import REVEAL_SECONDS, masked_id, masked_phone, reveal_resident
 
 from ..dialogs.duplicates_dialog import DuplicatesDialog
 from ..dialogs.history_dialog import HistoryDialog
@@ -64,14 +65,14 @@ COLUMNS = (
     Column("name", "姓名", width=78),
     Column("sex", "性别", width=46),
     Column("age", "年龄", align_right=True, width=48),
-    Column("id_number", "身份证号", width=172),
+    Column("id_number", "身份证号", format=masked_id, width=172),  # masked: 「显示」 in the detail panel
     Column("village", "村", width=70),
     Column("group", "组", width=50),
     Column("household_no", "户编号", width=100),
     Column("relation", "关系", width=56),
     Column("status", "状态", width=50),
     Column("enrollment", "参保", width=110),
-    Column("phone", "联系电话", width=112),
+    Column("phone", "联系电话", format=masked_phone, width=112),
     Column("special_groups", "人员类别", width=150),
 )
 ENROLLMENT_COLUMN = next(i for i, c in enumerate(COLUMNS) if c.key == "enrollment")
@@ -118,6 +119,7 @@ class DetailPanel(QFrame):
     member_chosen = Signal(str)
     edit_household = Signal()
     restore = Signal()
+    reveal_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -145,6 +147,14 @@ class DetailPanel(QFrame):
             grid.addWidget(_label(title), i, 0, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(value, i, 1)
         grid.setColumnStretch(1, 1)
+        # PIPL minimum necessary: masked until 「显示」, which reveals this one record for a minute.
+        self.reveal_button = QPushButton("显示")
+        self.reveal_button.setToolTip(f"显示完整身份证号和电话（{REVEAL_SECONDS} 秒，记入操作日志）")
+        self.reveal_button.clicked.connect(self.reveal_requested)
+        grid.addWidget(self.reveal_button, 1, 2)
+        self._remask = QTimer(self)
+        self._remask.setSingleShot(True)
+        self._remask.timeout.connect(self.remask)
 
         self.household_title = QLabel("家庭")
         self.household_title.setObjectName("cardCaption")
@@ -195,7 +205,25 @@ class DetailPanel(QFrame):
         layout.addWidget(self.members, 1)
         self.clear()
 
+    def reveal(self, revealed) -> None:
+        """Show one record's full ID number and phone; masked again after REVEAL_SECONDS."""
+        if self.resident is None or revealed.resident_id != self.resident.id:
+            return
+        self.fields["id_number"].setText(revealed.id_number)
+        self.fields["phone"].setText(revealed.phone or "—")
+        self.reveal_button.setEnabled(False)
+        self._remask.start(REVEAL_SECONDS * 1000)
+
+    def remask(self) -> None:
+        self._remask.stop()
+        self.reveal_button.setEnabled(self.resident is not None)
+        if self.resident is not None:
+            self.fields["id_number"].setText(masked_id(self.resident.id_number))
+            self.fields["phone"].setText(masked_phone(self.resident.phone) or "—")
+
     def clear(self) -> None:
+        self._remask.stop()
+        self.reveal_button.setEnabled(False)
         self.resident: ResidentDetail | None = None
         self.household: HouseholdView | None = None
         self.name.setText("未选择居民")
@@ -217,8 +245,7 @@ class DetailPanel(QFrame):
         self.restore_button.setVisible(detail.status != ResidentStatus.REGISTERED.value)
         age = registry.age_on(detail.birth_date, date.today())
         self.fields["basic"].setText(f"{'男' if detail.sex == 'M' else '女'} · {age} 岁（{detail.birth_date:%Y-%m-%d}）")
-        self.fields["id_number"].setText(detail.id_number)
-        self.fields["phone"].setText(detail.phone or "—")
+        self.remask()  # a new record: masked again
         self.fields["place"].setText(" ".join(p for p in (detail.village, detail.group) if p) or "—")
         relation = next((m.relation for m in (household.members if household else []) if m.id == detail.id), "")
         self.fields["relation"].setText(relation or "—")
@@ -377,6 +404,7 @@ class RegistryTab(QWidget):
         self.panel.member_chosen.connect(self.show_resident)
         self.panel.edit_household.connect(self.edit_household)
         self.panel.restore.connect(lambda: self.change_status(ResidentStatus.REGISTERED.value))
+        self.panel.reveal_requested.connect(self.reveal_selected)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -708,6 +736,15 @@ class RegistryTab(QWidget):
         dialog.open()
         return dialog
 
+    def reveal_selected(self) -> None:
+        """「显示」: the selected resident's full ID number and phone, audited, for a minute."""
+        detail = self._detail_for_action()
+        if detail is None:
+            return
+        ws, actor, panel = self.ctx.ws, self.ctx.actor, self.panel
+        self.ctx.tasks.run_write(lambda: reveal_resident(ws, actor, detail.id), panel.reveal,
+                                 lambda error: self.message.setText(error_text(error)), name="reveal", owner=self)
+
     def _detail_for_action(self) -> ResidentDetail | None:
         detail = self.panel.resident
         if detail is None or detail.id != self._selected:
@@ -753,6 +790,11 @@ class RegistryTab(QWidget):
         self.message.setText(error_text(error))
 
     def _ask_path(self, title: str, suggested: str) -> str:
+        from ..dialogs.export_confirm import confirm_personal_export
+
+        go_on, self._export_password = confirm_personal_export(self)  # personal data: say so, offer a password
+        if not go_on:
+            return ""
         path, _filter = QFileDialog.getSaveFileName(self, title, suggested, "Excel 文件 (*.xlsx)")
         return path
 
@@ -766,11 +808,12 @@ class RegistryTab(QWidget):
         if not path:
             return
         ws, actor, relay, year, text = self.ctx.ws, self.ctx.actor, self._relay, self.year, self.filters_text()
+        password, self._export_password = getattr(self, "_export_password", None), None
         self.export_button.setEnabled(False)
         self._start_progress("正在导出…")
         self.ctx.tasks.run_read(
             lambda: registry.export_list(ws, actor, ids, path, title="居民档案", filters_text=text, year=year,
-                                         progress=relay.progress.emit),
+                                         progress=relay.progress.emit, password=password),
             self._exported, self._export_failed, name="export_registry", owner=self)
 
     def _exported(self, result: registry.ListExport) -> None:

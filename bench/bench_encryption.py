@@ -1,0 +1,315 @@
+"""What encrypting the station database (SQLCipher) costs: encryption on beside off, in one run.
+
+Usage:  PYTHONPATH=. .venv/bin/python bench/bench_encryption.py [--residents 60000] [--no-write]
+
+Four measures, each taken on a plaintext database (``STATION_APP_PLAINTEXT_DB=1``, the raw floor
+of the same code) and on an encrypted one, interleaved so both see the same machine load:
+
+- demo build: ``build_demo`` of the same township (same seed) into a new file;
+- search p95: the 居民档案 search (``registry.resident_ids``) for names, pinyin, ID and phone
+  fragments drawn from the data, the same queries on both;
+- initial sync apply: every data row of the demo applied into a freshly set-up station through the
+  sync ``Applier`` (what an initial pull does with each page), pages of 2,000 rows;
+- cold start: a fresh process to the 工作台 painted (bench_startup's probe; the encrypted one
+  unlocks with the user's password, argon2 included), median of 3.
+
+Goal: encryption costs at most 20 % on each. Results replace the "## Encryption at rest (issue 15)"
+section of bench/RESULTS.md; the raw-byte scan of every file is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_results import write_block  # noqa: E402
+
+from station_app.store import keys  # noqa: E402
+
+SECTION = "## Encryption at rest (issue 15)"
+GOAL = 1.20
+MODES = ("off", "on")
+
+
+@contextmanager
+def mode(name: str):
+    previous = os.environ.get(keys.PLAINTEXT_ENV)
+    if name == "off":
+        os.environ[keys.PLAINTEXT_ENV] = "1"
+    else:
+        os.environ.pop(keys.PLAINTEXT_ENV, None)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(keys.PLAINTEXT_ENV, None)
+        else:
+            os.environ[keys.PLAINTEXT_ENV] = previous
+
+
+def build(folder: Path, name: str, residents: int) -> tuple[Path, float]:
+    from station_app.services.demo import build_demo
+
+    db = folder / f"{name}.db"
+    with mode(name):
+        started = time.perf_counter()
+        build_demo(db, villages=20, residents=residents, seed=1)
+        return db, time.perf_counter() - started
+
+
+def open_signed_in(db: Path, name: str):
+    from station_app.services.auth import login
+    from station_app.services.demo import ADMIN_PASSWORD, ADMIN_USERNAME
+    from station_app.services.workspace import Workspace
+
+    with mode(name):
+        ws = Workspace.open(db, username=ADMIN_USERNAME, password=ADMIN_PASSWORD, backups=db.parent / "backups")
+    return ws, login(ws, ADMIN_USERNAME, ADMIN_PASSWORD)
+
+
+def make_queries(ws, count: int) -> list[str]:
+    from sqlalchemy import select
+
+    from station_app.store.models import Resident
+
+    rng = random.Random(7)
+    with ws.read() as session:
+        rows = session.execute(select(Resident.name, Resident.name_pinyin, Resident.id_number, Resident.phone)
+                               .order_by(Resident.id).limit(5000)).all()
+    queries = []
+    for i in range(count):
+        name, pinyin, id_number, phone = rows[rng.randrange(len(rows))]
+        kind = i % 4
+        if kind == 0:
+            queries.append(name)
+        elif kind == 1:
+            queries.append((pinyin or name).replace(" ", "")[:6])
+        elif kind == 2:
+            queries.append(id_number[-6:])
+        else:
+            queries.append((phone or id_number)[-4:])
+    return queries
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+
+
+def search_times(workspaces: dict, queries: list[str]) -> dict[str, list[float]]:
+    from station_app.services import registry
+
+    times: dict[str, list[float]] = {m: [] for m in MODES}
+    for ws, actor in workspaces.values():  # warm: the search index caught up, caches filled
+        for text in queries[:10]:
+            registry.resident_ids(ws, actor, registry.RegistryFilter(search=text))
+    for text in queries:
+        for name in (MODES if random.random() < 0.5 else MODES[::-1]):
+            ws, actor = workspaces[name]
+            started = time.perf_counter()
+            registry.resident_ids(ws, actor, registry.RegistryFilter(search=text))
+            times[name].append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def read_rows(db: Path) -> list[tuple[str, dict]]:
+    from station_app.store.encryption import connect_known
+    from station_app.sync.tables import table_specs
+
+    specs = table_specs()
+    conn = connect_known(db)
+    out = []
+    try:
+        for table, spec in specs.items():
+            if spec.reference or spec.local_only:
+                continue
+            cursor = conn.execute(f'SELECT * FROM "{table}"')
+            names = [d[0] for d in cursor.description]
+            for values in cursor:
+                out.append((table, dict(zip(names, values))))
+    finally:
+        conn.close()
+    return out
+
+
+def apply_time(folder: Path, name: str, template: dict[str, Path], rows: list[tuple[str, dict]]) -> float:
+    """The rows of an initial pull applied into a fresh station through the sync Applier."""
+    from station_app.sync.apply import Applier
+    from station_app.sync.engine import apply_txn
+    from station_app.sync.protocol import RowState
+    from station_app.sync.tables import table_specs
+
+    specs = table_specs()
+    with mode(name):
+        from station_app.services.workspace import Workspace
+
+        path = folder / f"apply-{name}.db"
+        shutil.copy(template[name], path)
+        for suffix in (".keys",):
+            if Path(str(template[name]) + suffix).exists():
+                shutil.copy(str(template[name]) + suffix, str(path) + suffix)
+        ws = Workspace.open(path, backups=folder / "backups")
+    states = []
+    for table, row in rows:
+        spec = specs[table]
+        fields = {k: row[k] for k in spec.fields if k in row}
+        for key, field in spec.fields.items():
+            if field.kind == "bool" and fields.get(key) is not None:
+                fields[key] = bool(fields[key])
+        states.append(RowState(table, row["id"], row.get("row_version") or 1, row.get("updated_hlc") or "", {}, fields))
+    applier = Applier()
+    started = time.perf_counter()
+    for start in range(0, len(states), 2000):
+        with apply_txn(ws) as conn:
+            applier.apply_rows(conn, states[start:start + 2000])
+    elapsed = time.perf_counter() - started
+    ws.close()
+    return elapsed
+
+
+def empty_station(folder: Path, name: str) -> Path:
+    from station_app.services.auth import setup_station
+    from station_app.services.reference import load_reference, read_reference_file, demo_reference_path
+    from station_app.services.workspace import Workspace
+
+    path = folder / f"empty-{name}.db"
+    with mode(name):
+        ws = Workspace.open(path, backups=folder / "backups")
+        load_reference(ws, read_reference_file(demo_reference_path()))
+        setup_station(ws, code="BENCH", name="BENCH", scope="township", place_code="610921103000",
+                      admin_username="admin", admin_password="bench-pass-1")
+        ws.close()
+    return path
+
+
+def cold_start(db: Path, name: str) -> float:
+    from station_app.services.demo import ADMIN_PASSWORD, ADMIN_USERNAME
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
+               STATION_APP_DATA_DIR=str(db.parent / f"data-{name}"))
+    env.pop(keys.KEY_ENV, None)
+    if name == "off":
+        env[keys.PLAINTEXT_ENV] = "1"
+    else:
+        env.pop(keys.PLAINTEXT_ENV, None)
+    env["BENCH_T0"] = repr(time.perf_counter())
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_startup.py"), "--probe", "app", "--db", str(db),
+                           "--user", ADMIN_USERNAME, "--password", ADMIN_PASSWORD], env=env, capture_output=True,
+                          text=True, timeout=300)
+    if done.returncode != 0:
+        raise SystemExit(f"cold start probe failed ({name}):\n{done.stderr}")
+    import json
+
+    return json.loads(done.stdout.strip().splitlines()[-1])["total"]
+
+
+def scan(files: list[Path], needles: list[bytes]) -> int:
+    found = 0
+    for path in files:
+        if path.exists():
+            data = path.read_bytes()  # once per file
+            found += sum(1 for n in needles if n in data)
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--residents", type=int, default=60000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--starts", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-encryption-"))
+    os.environ.setdefault("STATION_APP_DATA_DIR", str(folder / "data"))
+    results: dict[str, dict[str, float]] = {m: {} for m in MODES}
+    try:
+        dbs = {}
+        for name in MODES:
+            dbs[name], results[name]["build"] = build(folder, name, args.residents)
+            print(f"demo build ({name}): {results[name]['build']:.1f} s", flush=True)
+        workspaces = {name: open_signed_in(dbs[name], name) for name in MODES}
+        queries = make_queries(workspaces["off"][0], args.queries)
+        times = search_times(workspaces, queries)
+        for name in MODES:
+            results[name]["search"] = p95(times[name])
+            print(f"search p95 ({name}): {results[name]['search']:.1f} ms", flush=True)
+        from sqlalchemy import select
+
+        from station_app.store.models import Resident
+
+        with workspaces["on"][0].read() as session:
+            sample = session.execute(select(Resident.name, Resident.id_number, Resident.phone).limit(200)).all()
+        needles = [v.encode("utf-8") for row in sample for v in row if v and len(v) >= 3]
+        for ws, _actor in workspaces.values():
+            ws.close()
+        found = scan([dbs["on"], Path(str(dbs["on"]) + "-wal"), *(folder / "backups").glob("on-*.db")], needles)
+        found_off = scan([dbs["off"]], needles)
+        print(f"raw-byte scan: encrypted {found} hits, plaintext {found_off} hits", flush=True)
+
+        rows = read_rows(dbs["off"])
+        templates = {name: empty_station(folder, name) for name in MODES}
+        for name in MODES:
+            results[name]["apply"] = apply_time(folder, name, templates, rows)
+            print(f"initial sync apply ({name}): {results[name]['apply']:.1f} s for {len(rows):,} rows", flush=True)
+
+        starts: dict[str, list[float]] = {m: [] for m in MODES}
+        for name in MODES:
+            cold_start(dbs[name], name)  # warm-up, discarded
+        for _ in range(args.starts):
+            for name in MODES:
+                starts[name].append(cold_start(dbs[name], name))
+        for name in MODES:
+            results[name]["start"] = statistics.median(starts[name])
+            print(f"cold start ({name}): {results[name]['start']:.2f} s", flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    labels = {"build": ("demo build", "s", 1), "search": ("search p95 (居民档案)", "ms", 1),
+              "apply": ("initial sync apply", "s", 2), "start": ("cold start to 工作台 painted (median)", "s", 2)}
+    lines = []
+    worst = 0.0
+    for key, (label, unit, digits) in labels.items():
+        off, on = results["off"][key], results["on"][key]
+        ratio = on / off if off else 1.0
+        worst = max(worst, ratio)
+        lines.append(f"| {label} | {off:.{digits}f} {unit} | {on:.{digits}f} {unit} | {100 * (ratio - 1):+.0f} % | "
+                     f"{'meets' if ratio <= GOAL else 'MISSES'} |")
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_write:
+        cpu = platform.processor() or platform.machine()
+        write_block(f"""{SECTION}
+
+`PYTHONPATH=. .venv/bin/python bench/bench_encryption.py --residents {args.residents}` — {time.strftime('%Y-%m-%d')},
+{platform.system()} {platform.release()}, Python {platform.python_version()}, {cpu}, {os.cpu_count()} CPUs (shared).
+Off = the same code on a plaintext file (`STATION_APP_PLAINTEXT_DB=1`), the raw floor; on = SQLCipher 4
+(AES-256, HMAC-SHA512 per 4 KiB page, raw 256-bit key: no PBKDF2 per connection). Interleaved in one run.
+{args.queries} searches (names, pinyin, ID and phone fragments); {len(rows):,} rows applied; {args.starts}
+cold starts each (the encrypted one unlocks with the admin's password: argon2id included).
+
+| measure | off | on | cost | goal ≤ +20 % |
+|---|---|---|---|---|
+{table}
+
+Raw-byte scan of the encrypted database, its WAL and backups for {len(needles)} names, ID numbers and
+phones of residents: {found} found (the plaintext database: {found_off}).
+""")
+    return 0 if worst <= GOAL else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
