@@ -141,6 +141,8 @@ class NoticeDocument:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     #: True when the notice says on purpose that the year has nothing to publish (--allow-empty).
     empty: bool = False
+    #: False for a working list printed in the same style (未缴清单): no 公示期, objections or seal.
+    is_notice: bool = True
 
     @property
     def kind_label(self) -> str:
@@ -898,6 +900,23 @@ def group_summary(records: Sequence[EnrollmentRecord]) -> tuple[list[Column], li
         return [name] + [str(n) for n in t] + [rate]
 
     return columns, [row(k, tally[k]) for k in order] + [row("合计", total)]
+
+
+def list_document(title: str, rows: list[list[str]], *, village_code: str, village_name: str, year: int,
+                  columns: list[Column] | None = None, county_name: str = "", township_name: str = "",
+                  group_name: str = "", issuer: str = "", issue_date: date | None = None, intro: str = "",
+                  summary: str = "", notes: Sequence[str] = ()) -> NoticeDocument:
+    """A printable list in the notice style — the compact roster by default (组, 姓名, 身份证号, 状态,
+    side by side, ≥ 10 pt, one line a person) — for lists that are not public notices, such as the
+    未缴清单. ``rows`` must already be masked (``roster_rows`` / ``MaskingPolicy``). Draw it with
+    ``station_app.notices.render.render_pdf`` (or ``paint`` on a printer)."""
+    day = issue_date or date.today()
+    return NoticeDocument(
+        kind=NoticeKind.ENROLLMENT.value, title=title, county_name=county_name, township_name=township_name,
+        village_code=village_code, village_name=village_name, group_code=None, group_name=group_name, year=year,
+        period_start=day, period_end=day, supervision_phone="", issuer=issuer, issue_date=day, intro=intro,
+        columns=list(columns or ROSTER_COLUMNS), rows=[list(r) for r in rows], summary=summary, notes=list(notes),
+        layout="roster", is_notice=False)
 
 
 def names_and_ids(records: Sequence[Any]) -> tuple[set[str], set[str]]:

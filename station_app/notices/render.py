@@ -448,7 +448,7 @@ class Composer:
 
     def meta_atoms(self) -> list[Atom]:
         doc = self.doc
-        text = f"公示范围：{doc.scope_text}　　公示期：{doc.period_text()}"
+        text = f"公示范围：{doc.scope_text}　　公示期：{doc.period_text()}" if doc.is_notice else f"范围：{doc.scope_text}"
         return self.paragraph(text, self.font(SIZE_META), align=Qt.AlignmentFlag.AlignHCenter, color=GREY_TEXT)
 
     def signature_atoms(self) -> list[Atom]:
@@ -491,8 +491,9 @@ class Composer:
                 atoms += self.paragraph(note, self.font(SIZE_FOOTER), color=GREY_TEXT)
         else:
             atoms += self.poster_flow()
-        atoms.append(self.gap(6))
-        atoms += self.signature_atoms()
+        if doc.is_notice:
+            atoms.append(self.gap(6))
+            atoms += self.signature_atoms()
         return atoms
 
     def any_table(self, cols, rows: list[list[str]], layout: str) -> list[Atom]:
@@ -555,6 +556,9 @@ class Composer:
 
     def footer_lines(self, page: int, total: int) -> list[tuple[str, Qt.AlignmentFlag]]:
         doc = self.doc
+        if not doc.is_notice:  # a working list (e.g. 未缴清单): no 公示期, no objections, no phone
+            return [(f"制表单位：{doc.issuer}　　制表日期：{cn_date(doc.issue_date)}", Qt.AlignmentFlag.AlignLeft),
+                    (f"第 {page} 页 共 {total} 页", Qt.AlignmentFlag.AlignHCenter)]
         first = f"公示期：{doc.period_text()}。{doc.objection_text()}"
         phone = doc.supervision_phone or "（未设置）"
         second = f"监督电话：{phone}　　发布单位：{doc.issuer}　　发布日期：{cn_date(doc.issue_date)}"

@@ -120,17 +120,19 @@ def test_summary_form_is_a_few_pages_with_only_the_exceptions(big_village, tmp_p
 
 def test_roster_rows_are_reusable_for_other_lists(big_village, tmp_path):
     """The 未缴清单 printout can go through the same renderer: a roster document of any rows."""
-    from station_app.notices.data import ROSTER_COLUMNS, NoticeDocument
+    from station_app.notices.data import list_document
     from station_app.notices.render import render_pdf
 
     ws, admin, people = big_village
     rows = [["一组", mask_name(n), mask_id(i), "未缴费"] for n, i, s in people if s == "unpaid"]
-    doc = NoticeDocument(kind="enrollment", title="群英村2027年度未缴费人员清单", county_name="汉阴县",
-                         township_name="漩涡镇", village_code=VILLAGE_A, village_name="群英村", group_code=None,
-                         group_name="", year=2027, period_start=TODAY, period_end=TODAY, supervision_phone="",
-                         issuer="漩涡镇医保服务中心", issue_date=TODAY, columns=list(ROSTER_COLUMNS), rows=rows,
-                         layout="roster")
-    assert render_pdf(doc, "A4").pages == 1
+    doc = list_document("群英村2027年度未缴费人员清单", rows, village_code=VILLAGE_A, village_name="群英村",
+                        year=2027, county_name="汉阴县", township_name="漩涡镇", issuer="漩涡镇医保服务中心",
+                        issue_date=TODAY)
+    result = render_pdf(doc, "A4", tmp_path / "unpaid.pdf")
+    assert result.pages == 1
+    text = re.sub(r"\s+", "", pdftotext(tmp_path / "unpaid.pdf"))
+    assert "未缴费人员清单" in text and "制表单位：漩涡镇医保服务中心" in text and "公示期" not in text
+    assert all(mask_id(i) in text for _n, i, s in people if s == "unpaid")
 
 
 def _policy_doc(village, body_chars: int):
