@@ -167,7 +167,7 @@ class BundleImport(Base):
 
 # ---------------------------------------------------------------------------- county console
 # The 医保局's web console (county_server/console/): its staff, sessions, audit, settings,
-# what the server learns about each station, and the pre-aggregated 4134 figures per village.
+# what the server learns about each station, and the pre-aggregated 4134 figures per place.
 
 
 class ConsoleUser(Base):
@@ -234,12 +234,13 @@ class StationInfo(Base):
     users: Mapped[str] = mapped_column(Text, default="[]")
 
 
-class VillageAggregate(Base):
-    """The 4134 figures of one village (JSON), recomputed when rows of the village change."""
+class PlaceAggregate(Base):
+    """The 4134 figures of one place (JSON counts): a village's recomputed when its rows change,
+    then its township's and the county's summed from the levels below."""
 
-    __tablename__ = "village_aggregate"
+    __tablename__ = "place_aggregate"
 
-    village_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    place_code: Mapped[str] = mapped_column(String(20), primary_key=True)
     #: The change seq the figures are computed at.
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     data: Mapped[str] = mapped_column(Text)

@@ -1,9 +1,11 @@
 """The 4134 figures per village, kept current as pushes arrive; townships and the county add them up.
 
-The dashboard never scans the synced rows on a page view: it reads ``village_aggregate``
-(one JSON document per village). ``refresh`` looks at the rows changed since the last
-refresh (the ``seq`` index, one range read), recomputes only the villages they belong to, and
-moves the watermark; with nothing new it costs one read of the counter. The console calls it
+The dashboard never scans the synced rows on a page view: it reads ``place_aggregate`` (one
+JSON document of counts per village, township and county), the place and its children only.
+``refresh`` looks at the rows changed since the last refresh (the ``seq`` index, one range
+read), recomputes only the villages they belong to, sums their townships again from their
+villages and the county from its townships, and moves the watermark; with nothing new it costs
+one read of the counter. The console calls it
 before a page and a background thread calls it every few seconds while the server runs.
 
 The definitions are the station's own (station_app.domain): 参保率 and 困难群众参保率 as in
@@ -30,12 +32,12 @@ from station_app.domain.enums import HARDSHIP_GROUPS, EnrollmentStatus, SpecialG
 from station_app.domain.kpi import Ratio
 
 from ..models import Counter as SeqCounter
-from ..models import CountySetting, Place, SyncRow, VillageAggregate, utcnow
+from ..models import CountySetting, Place, PlaceAggregate, SyncRow, utcnow
 
 logger = logging.getLogger(__name__)
 
 T_ROW = SyncRow.__table__
-T_AGG = VillageAggregate.__table__
+T_AGG = PlaceAggregate.__table__
 T_SET = CountySetting.__table__
 #: Tables whose rows feed the figures.
 SOURCE_TABLES = ("resident", "enrollment", "chronic_card", "card_usage", "assistance_case", "service_entry",
@@ -210,18 +212,37 @@ def refresh(engine: Engine, *, today: date | None = None, full: bool = False) ->
                 T_ROW.c.stream == "data", T_ROW.c.seq > mark, T_ROW.c.seq <= horizon,
                 T_ROW.c.table_name.in_(SOURCE_TABLES))).scalars())
             villages.discard(None)
+        parents = dict(conn.execute(select(Place.code, Place.parent_code).where(
+            Place.level.in_(("county", "township", "village")))).all())
         conn.rollback()
         for village in sorted(villages):
             with engine.begin() as write:
-                data = json.dumps(compute_village(write, village, today), ensure_ascii=False,
-                                  separators=(",", ":"))
-                write.execute(delete(T_AGG).where(T_AGG.c.village_code == village))
-                write.execute(insert(T_AGG).values(village_code=village, seq=horizon, data=data,
-                                                   updated_at=utcnow()))
+                _store(write, village, compute_village(write, village, today), horizon)
+        # Roll up: each township touched from its villages, then each county from its children.
+        upper = {parents.get(v) for v in villages} - {None}
+        while upper:
+            with engine.begin() as write:
+                for code in sorted(upper):
+                    children = [c for c, p in parents.items() if p == code]
+                    _store(write, code, total(figures_of(write, children).values()), horizon)
+            upper = {parents.get(c) for c in upper} - {None}
         with engine.begin() as write:
             _put_setting(write, WATERMARK_KEY, str(horizon))
             _put_setting(write, MONTH_KEY, month_key(today))
     return len(villages)
+
+
+def _store(conn, code: str, figures: dict[str, Any], seq: int) -> None:
+    data = json.dumps(figures, ensure_ascii=False, separators=(",", ":"))
+    conn.execute(delete(T_AGG).where(T_AGG.c.place_code == code))
+    conn.execute(insert(T_AGG).values(place_code=code, seq=seq, data=data, updated_at=utcnow()))
+
+
+def figures_of(conn, codes: list[str] | None) -> dict[str, dict[str, Any]]:
+    query = select(T_AGG.c.place_code, T_AGG.c.data)
+    if codes is not None:
+        query = query.where(T_AGG.c.place_code.in_(codes))
+    return {code: json.loads(data) for code, data in conn.execute(query)}
 
 
 class Refresher:
@@ -265,12 +286,17 @@ def _add(into: dict, data: dict) -> None:
 
 
 def village_figures(engine: Engine, villages: list[str] | None) -> dict[str, dict[str, Any]]:
-    """village → its figures (None: every village)."""
+    """village → its figures (None: every village; townships and the county left out)."""
     with engine.connect() as conn:
-        query = select(T_AGG.c.village_code, T_AGG.c.data)
-        if villages is not None:
-            query = query.where(T_AGG.c.village_code.in_(villages))
-        return {code: json.loads(data) for code, data in conn.execute(query)}
+        if villages is None:
+            villages = list(conn.execute(select(Place.code).where(Place.level == "village")).scalars())
+        return figures_of(conn, villages)
+
+
+def place_figures(engine: Engine, codes: list[str] | None) -> dict[str, dict[str, Any]]:
+    """place → its figures (None: every place)."""
+    with engine.connect() as conn:
+        return figures_of(conn, codes)
 
 
 def total(figures: Iterable[dict[str, Any]]) -> dict[str, Any]:

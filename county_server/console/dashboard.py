@@ -163,16 +163,13 @@ def build(engine: Engine, place_code: str | None, *, year: int | None = None, to
     ys = year_settings(engine)
     year = year or current_year(ys, today)
     villages = villages_under(tree, place_code)
-    figs = aggregates.village_figures(engine, villages)
-    fig = aggregates.total(figs.values())
+    kids = sorted((p for p in tree.values() if p.parent_code == place_code and p.level in ("township", "village")),
+                  key=lambda p: p.code) if node.level != "village" else []
+    # The place's own figures and its children's, summed in advance (aggregates.refresh).
+    figs = aggregates.place_figures(engine, [place_code, *(k.code for k in kids)])
+    fig = figs.get(place_code, {})
     months = months_ending(month_key(today), 12)
-    children = []
-    if node.level != "village":
-        for child in sorted((p for p in tree.values() if p.parent_code == place_code and p.level in ("township", "village")),
-                            key=lambda p: p.code):
-            under = villages_under(tree, child.code)
-            children.append(_row(child, aggregates.total(figs[v] for v in under if v in figs), year, months[-1],
-                                 min(year, today.year)))
+    children = [_row(child, figs.get(child.code, {}), year, months[-1], min(year, today.year)) for child in kids]
     setting = ys.get(year, {})
     deadline = setting.get("deadline")
     days = days_until(date.fromisoformat(deadline), today) if deadline else None

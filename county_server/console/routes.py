@@ -315,23 +315,37 @@ def install(app: FastAPI, store: Store, *, refresh_interval: float | None = 5.0)
         refresher.start()
 
 
-def _install_contact_notes(app: FastAPI) -> None:
-    """Note each station's app version as it syncs (read from the headers; written when it changes)."""
-    seen: dict[str, str] = {}
+class _NoteVersion:
+    """Pure ASGI (no extra task per request): note each station's app version as it syncs, read
+    from the headers and written only when it changes."""
 
-    @app.middleware("http")
-    async def note_version(request: Request, call_next):
-        response = await call_next(request)
-        if request.url.path.startswith("/v1/sync/") and response.status_code == 200:
-            version = request.headers.get(HEADER_APP_VERSION, "")
-            auth = request.headers.get("authorization", "")
-            digest = token_hash(auth[7:].strip()) if auth.lower().startswith("bearer ") else ""
-            if digest and version and seen.get(digest) != version:
-                seen[digest] = version
-                try:
-                    ctx = await run_in_threadpool(app.state.store.authenticate, auth[7:].strip())
-                    await run_in_threadpool(stations.note_contact, app.state.store.engine, ctx.code,
-                                            app_version=version)
-                except Exception:  # noqa: BLE001 - bookkeeping only
-                    logger.warning("could not note a station's version", exc_info=True)
-        return response
+    def __init__(self, app, *, fastapi_app: FastAPI):
+        self.app = app
+        self.fastapi_app = fastapi_app
+        self.seen: dict[str, str] = {}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/v1/sync/"):
+            headers = dict(scope["headers"])
+            version = headers.get(HEADER_APP_VERSION.lower().encode(), b"").decode("latin-1")
+            auth = headers.get(b"authorization", b"").decode("latin-1")
+            token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+            if token and version:
+                digest = token_hash(token)
+                if self.seen.get(digest) != version:
+                    self.seen[digest] = version
+                    # Once per station and version in this process: the first sync pays one write.
+                    await run_in_threadpool(self._note, token, version)
+        await self.app(scope, receive, send)
+
+    def _note(self, token: str, version: str) -> None:
+        store = self.fastapi_app.state.store
+        try:
+            ctx = store.authenticate(token)
+            stations.note_contact(store.engine, ctx.code, app_version=version)
+        except Exception:  # noqa: BLE001 - bookkeeping only (a bad token is answered by the API)
+            logger.debug("could not note a station's version", exc_info=True)
+
+
+def _install_contact_notes(app: FastAPI) -> None:
+    app.add_middleware(_NoteVersion, fastapi_app=app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .main import open_station, progress_printer
+from .main import db_path_of, open_station, progress_printer
 
 
 def _open(args):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -190,4 +189,3 @@ def test_station_added_set_up_by_cli_and_reference_edit_reaches_it(served, page,
     text = page.inner_text("table")
     assert "add_station" in text and "edit_reference" in text
     _shot(page, "09-audit")
-    shutil.rmtree(data, ignore_errors=True)

@@ -11,7 +11,7 @@ import requests
 from sqlalchemy import select
 
 from county_server.console import aggregates
-from county_server.models import ConsoleAudit, VillageAggregate
+from county_server.models import ConsoleAudit, PlaceAggregate
 from station_app.store.models import CountyYearSetting, Enrollment
 
 from ..conftest import TOWNSHIP, VILLAGE_A, VILLAGE_B
@@ -127,13 +127,14 @@ def test_dashboard_drills_down_from_figures_kept_current_by_pushes(console, stat
 
     # Only the village a push touched is recomputed; the other keeps its row as it was.
     with console.store.engine.connect() as conn:
-        before = dict(conn.execute(select(VillageAggregate.village_code, VillageAggregate.seq)).all())
+        before = dict(conn.execute(select(PlaceAggregate.place_code, PlaceAggregate.seq)).all())
     _enrol(ts, household(ts, VILLAGE_A, "王五")[1], VILLAGE_A, year, "paid")
     ts.sync()
     assert aggregates.refresh(console.store.engine) == 1
     with console.store.engine.connect() as conn:
-        after = dict(conn.execute(select(VillageAggregate.village_code, VillageAggregate.seq)).all())
+        after = dict(conn.execute(select(PlaceAggregate.place_code, PlaceAggregate.seq)).all())
     assert after[VILLAGE_B] == before[VILLAGE_B] and after[VILLAGE_A] > before[VILLAGE_A]
+    assert after[TOWNSHIP] > before[TOWNSHIP]  # the township and county rows are summed again
     assert aggregates.refresh(console.store.engine) == 0  # nothing new: nothing recomputed
     assert re.search(r'id="kpi-enrollment".*?class="value">66.7%',
                      s.get(console.url + f"/?place={VILLAGE_A}&year={year}").text, re.S)

@@ -53,6 +53,9 @@ def test_setup_creates_the_station_from_the_county(console, stations, tmp_path, 
         assert actor.username == "cundoc"
     finally:
         ws.close()
+    # an encrypted database opens with the county's administrator and password (no other key)
+    with Workspace.open(data / "station.db", username="cundoc", password="cun-pass-123") as again_ws:
+        assert again_ws.station.code == "QY2"
     # a second run on the same folder refuses, nothing changes
     again = station_main(["--data-dir", str(data), "setup", "--server", console.county.url, "--token", token, "-q"])
     assert again == 1 and "已完成初始设置" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from county_server.console import aggregates
 from county_server.db import make_engine
-from county_server.models import Station, SyncRow, VillageAggregate
+from county_server.models import PlaceAggregate, Station, SyncRow
 from county_server.synthetic import generate
 
 TODAY = date(2026, 11, 20)
@@ -34,8 +34,11 @@ def test_same_seed_same_county_and_refuses_a_full_database(tmp_path):
         generate(engines[0], townships=2, villages=4, residents=400, seed=7, today=TODAY)
     with engines[0].connect() as conn:
         assert conn.execute(select(func.count()).select_from(Station)).scalar() == 4
-        assert conn.execute(select(func.count()).select_from(VillageAggregate)).scalar() == 4
-    fig = aggregates.total(aggregates.village_figures(engines[0], None).values())
+        assert conn.execute(select(func.count()).select_from(PlaceAggregate)).scalar() == 4 + 2 + 1
+    figures = aggregates.place_figures(engines[0], None)
+    villages = [figures[c] for c in figures if c.endswith(("200", "201"))]
+    fig = figures["610999000000"]
+    assert fig == aggregates.total(villages)  # the county's row is the sum of its villages
     assert fig["residents"] == 400
     assert 0.85 < aggregates.enrollment_ratio(fig, 2027).value <= 1
     for engine in engines:
