@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 10_000
+CIPHER_CACHE_KIB = -65536  # negative: KiB, as SQLite's cache_size takes it
 
 
 def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -55,7 +56,16 @@ def make_engine(path_or_url: str | Path, *, echo: bool = False, key: bytes | Non
     engine.station_db_key = key  # type: ignore[attr-defined]  # backups are written with it
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _set_sqlite_pragmas)
+        if key is not None:
+            event.listen(engine, "connect", _set_cipher_cache)
     return engine
+
+
+def _set_cipher_cache(dbapi_connection, _record) -> None:
+    # A page read from an encrypted file is decrypted and its HMAC checked: a larger page cache
+    # (64 MB, filled only as pages are used) keeps an initial sync's index pages from being
+    # evicted and decrypted again (bench/bench_encryption.py: +18 % → +11 % on the apply).
+    dbapi_connection.execute(f"PRAGMA cache_size={CIPHER_CACHE_KIB}")
 
 
 def engine_key(engine: Engine) -> bytes | None:
