@@ -6,7 +6,6 @@ not ``domain.entitlement``: if either drifts from the documented definition, the
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 
 import pytest
@@ -15,6 +14,7 @@ from station_app.services import entitlement
 from station_app.services.changes import system_actor
 from station_app.services.demo import DEFAULT_TODAY, build_demo
 from station_app.services.workspace import Workspace
+from station_app.store.encryption import connect_known
 
 #: 一至三类 by special-group code (DOMAIN_FACTS_zh.md §3), written out again on purpose.
 CLASS_OF_CODE = {"tekun": 1, "orphan": 1, "dibao": 2, "fanpin": 2, "dibao_edge": 3, "unstable": 3, "edge_poor": 3,
@@ -31,7 +31,7 @@ def demo_db(tmp_path_factory):
 
 
 def recompute(path, year: int) -> dict:
-    db = sqlite3.connect(path)
+    db = connect_known(path)  # the demo database is encrypted like any station's
     rules = {(c, k): dict(zip(("ded", "ratio", "self_ratio", "limit", "tilt_at", "tilt_pct", "tilt_limit"), rest))
              for c, k, *rest in db.execute(
                  "SELECT subject_class, kind, deductible_fen, ratio_pct, self_referred_ratio_pct, annual_limit_fen,"
