@@ -99,9 +99,9 @@ def test_new_cards_and_assistance_handled_per_period(demo):
     assert figures.assistance_handled.year_count > 0
 
 
-def test_assistance_fulfilment(demo):
+def test_assistance_payout_rate(demo):
     ws, admin, _board, connection = demo
-    rate = assistance.assistance_kpis(ws, admin, TODAY.year).rate
+    rate = assistance.assistance_kpis(ws, admin, TODAY.year).payout_rate  # 已审核救助发放率
     assert sql(connection, "assistance_fulfilment", year=TODAY.year) == (rate.numerator, rate.denominator)
 
 
