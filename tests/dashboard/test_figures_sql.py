@@ -4,7 +4,7 @@ plain SQL; each SQL block, run with sqlite3 on the demo township, matches the se
 from __future__ import annotations
 
 import re
-import sqlite3
+from station_app.store.encryption import connect_known
 from datetime import date
 from pathlib import Path
 
@@ -34,7 +34,7 @@ def demo(tmp_path_factory):
         ws = Workspace.open(root / "demo.db")
         admin = login(ws, ADMIN_USERNAME, ADMIN_PASSWORD)
         board = load_dashboard(ws, admin, today=TODAY)
-        connection = sqlite3.connect(root / "demo.db")
+        connection = connect_known(root / "demo.db")
         yield ws, admin, board, connection
         connection.close()
         ws.close()
