@@ -678,14 +678,19 @@ def _held_cards(session: Session, rows, months: list[str]) -> list[rules.HeldCar
     (their status date) or its suspension, and in a year the holder was not enrolled for
     (docs/FIGURES.md, 卡月使用率)."""
     years = sorted({int(m[:4]) for m in months})
-    holders = sorted({row[1] for row in rows})
+    holders = {row[1] for row in rows}
     covered: dict[str, set[int]] = {}
-    for start in range(0, len(holders), 500):
-        chunk = holders[start:start + 500]
-        for rid, year in session.connection().execute(select(Enrollment.resident_id, Enrollment.year).where(
-                Enrollment.resident_id.in_(chunk), Enrollment.year.in_(years), Enrollment.deleted.is_(False),
-                Enrollment.status.in_(_COVERED))):
-            covered.setdefault(rid, set()).add(year)
+    if holders:
+        # One pass from the card holders (a few thousand) to their records of these years,
+        # through the (resident_id, year) unique index.
+        card_holders = (select(ChronicCard.resident_id).where(
+            ChronicCard.deleted.is_(False), ChronicCard.status.in_(HELD_STATUSES)).distinct().subquery())
+        for rid, year in session.connection().execute(
+                select(Enrollment.resident_id, Enrollment.year)
+                .select_from(card_holders).join(Enrollment, Enrollment.resident_id == card_holders.c.resident_id)
+                .where(Enrollment.year.in_(years), Enrollment.deleted.is_(False), Enrollment.status.in_(_COVERED))):
+            if rid in holders:
+                covered.setdefault(rid, set()).add(year)
     # A year the station keeps no enrollment records for (not started, or before the station's
     # time) says nothing about anyone's cover: it is not checked.
     unknown = frozenset(y for y in years if session.scalar(

@@ -4,7 +4,7 @@ plain SQL; each SQL block, run with sqlite3 on the demo township, matches the se
 from __future__ import annotations
 
 import re
-import sqlite3
+from station_app.store.encryption import connect_known
 from datetime import date
 from pathlib import Path
 
@@ -34,7 +34,7 @@ def demo(tmp_path_factory):
         ws = Workspace.open(root / "demo.db")
         admin = login(ws, ADMIN_USERNAME, ADMIN_PASSWORD)
         board = load_dashboard(ws, admin, today=TODAY)
-        connection = sqlite3.connect(root / "demo.db")
+        connection = connect_known(root / "demo.db")
         yield ws, admin, board, connection
         connection.close()
         ws.close()
@@ -99,9 +99,9 @@ def test_new_cards_and_assistance_handled_per_period(demo):
     assert figures.assistance_handled.year_count > 0
 
 
-def test_assistance_fulfilment(demo):
+def test_assistance_payout_rate(demo):
     ws, admin, _board, connection = demo
-    rate = assistance.assistance_kpis(ws, admin, TODAY.year).rate
+    rate = assistance.assistance_kpis(ws, admin, TODAY.year).payout_rate  # 已审核救助发放率
     assert sql(connection, "assistance_fulfilment", year=TODAY.year) == (rate.numerator, rate.denominator)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import cycle
 from datetime import date
 
 from station_app.domain.idnumber import make_id
@@ -33,7 +34,9 @@ class Town:
         return Actor("cy_test", "村医甲", "village_doctor", village, self.admin.station_code)
 
 
-_seq = iter(range(100, 999))
+#: Sequence numbers for the ID numbers; cycled: every town is its own database, and a whole test
+#: session builds far more than 899 residents.
+_seq = cycle(range(100, 999))
 
 
 def _input(name: str, born: date, relation: str = "other", groups: tuple[str, ...] = (), phone: str = "",

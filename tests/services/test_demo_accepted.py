@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+from station_app.store.encryption import connect_known
 from datetime import date
 
 import pytest
@@ -21,7 +21,7 @@ def db(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STATION_APP_DATA_DIR", str(root / "userdata"))
         build_demo(root / "demo.db", villages=4, residents=8000, seed=1)
-    connection = sqlite3.connect(root / "demo.db")
+    connection = connect_known(root / "demo.db")
     yield connection
     connection.close()
 
