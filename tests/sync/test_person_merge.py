@@ -86,3 +86,27 @@ def test_the_cli_lists_and_merges_double_registrations(sqlite_county, stations, 
     assert "没有重复登记" in capsys.readouterr().out
     village.reopen()
     assert village.row("service_entry", service)["resident_id"] == at_township
+
+
+def test_the_sync_page_offers_the_merge(county, stations, qtbot):
+    import pytest
+
+    pytest.importorskip("pytestqt")
+    from station_app.ui.sections.sync_page import SyncPage
+    from station_app.ui.tasks import TaskManager
+
+    village, township, at_village, at_township, card = _twice_registered(county, stations)
+    village.sync()
+    township.sync()
+    village.sync()
+    page = SyncPage(village.ws, village.actor, tasks=TaskManager.synchronous())
+    page.timer.stop()
+    qtbot.addWidget(page)
+    assert page.tabs.tabText(2) == "重复登记（1）" and page.double_table.rowCount() == 2
+    assert not page.merge_button.isEnabled()
+    assert page.double_table.item(0, 5).text() == "建议保留"
+    page.double_table.selectRow(0)
+    page.merge_button.click()
+    assert page.tabs.tabText(2) == "重复登记（0）"
+    assert village.row("resident", at_village)["deleted"] == 1
+    assert village.row("chronic_card", card)["resident_id"] == at_township

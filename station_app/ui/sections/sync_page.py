@@ -32,6 +32,12 @@ from PySide6.QtWidgets import (
 
 from station_app.domain.errors import DomainError
 from station_app.services.changes import Actor
+from station_app.services.person_merge import (
+    DoubleRegistration,
+    PersonCopy,
+    find_double_registrations,
+    merge_people,
+)
 from station_app.services.workspace import Workspace
 from station_app.sync.client import SyncClient
 from station_app.sync.conflicts import (
@@ -77,6 +83,7 @@ CONFLICT_COLUMNS = (
 )
 DATE_FILTERS = (("全部", None), ("今天", 0), ("近 7 天", 7), ("近 30 天", 30))
 REJECTED_HEADERS = ["类别", "记录", "操作", "修改的内容", "原因", "时间"]
+DOUBLE_HEADERS = ["身份证号", "姓名", "村", "户号", "名下记录", ""]
 
 
 class _ProgressBridge(QObject):
@@ -242,6 +249,29 @@ class SyncPage(QWidget):
         self.tabs.addTab(conflict_page, "冲突")
         self.tabs.addTab(rejected_page, "未被接受的修改")
 
+        # -- the same person registered at two stations: merge
+        self.double_table = QTableWidget(0, len(DOUBLE_HEADERS))
+        self.double_table.setHorizontalHeaderLabels(DOUBLE_HEADERS)
+        self.double_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.double_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.double_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.double_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.double_table.itemSelectionChanged.connect(self._update_buttons)
+        self.merge_button = QPushButton("保留所选人员并合并")
+        self.merge_button.setToolTip("同一身份证号的其他记录的参保、慢病卡、救助和服务记录转到所选人员名下，"
+                                     "其他记录删除（留有操作日志，同步到所有站点）")
+        self.merge_button.clicked.connect(self.merge_selected)
+        double_page = QWidget()
+        double_layout = QVBoxLayout(double_page)
+        double_layout.addWidget(QLabel("同一身份证号在两个站点各登记了一次。选中要保留的那一条，再点合并："))
+        double_layout.addWidget(self.double_table, 1)
+        double_buttons = QHBoxLayout()
+        double_buttons.addStretch(1)
+        double_buttons.addWidget(self.merge_button)
+        double_layout.addLayout(double_buttons)
+        self.tabs.addTab(double_page, "重复登记")
+        self._doubles: list[tuple[DoubleRegistration, PersonCopy]] = []
+
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         top = QHBoxLayout()
@@ -269,6 +299,7 @@ class SyncPage(QWidget):
         self._fill_filters()
         self.reload_conflicts()
         self._show_rejected(list_rejected(self.ws))
+        self._show_doubles(find_double_registrations(self.ws, self.actor))
         self._update_buttons()
 
     def _show_status(self, status: SyncStatus) -> None:
@@ -346,6 +377,8 @@ class SyncPage(QWidget):
         self.keep_button.setText(f"保留本地（{count} 条）" if count > 1 else "保留本地")
         self.take_button.setText(f"采用服务器（{count} 条）" if count > 1 else "采用服务器")
         self.open_button.setEnabled(count == 1 and bool(self._selected_values().get("resident_id")))
+        if hasattr(self, "merge_button"):
+            self.merge_button.setEnabled(bool(self.double_table.selectionModel().selectedRows()))
         self.sync_button.setEnabled(not self.running)
         self.sync_button.setText("同步中…" if self.running else "立即同步")
 
@@ -448,6 +481,33 @@ class SyncPage(QWidget):
             QMessageBox.information(self, "处理冲突", message)
         else:
             self.message_label.setText(f"已处理 {result.resolved} 条冲突。")
+
+    def _show_doubles(self, groups: list[DoubleRegistration]) -> None:
+        self._doubles = [(group, person) for group in groups for person in group.people]
+        table = self.double_table
+        table.setRowCount(len(self._doubles))
+        for row, (group, person) in enumerate(self._doubles):
+            suggested = "建议保留" if person is group.people[0] else ""
+            values = [group.id_number_masked, person.name, person.village_code, person.household_no,
+                      str(person.linked), suggested]
+            for column, value in enumerate(values):
+                table.setItem(row, column, QTableWidgetItem(value))
+        self.tabs.setTabText(2, f"重复登记（{len(groups)}）")
+
+    def merge_selected(self) -> None:
+        rows = self.double_table.selectionModel().selectedRows()
+        if not rows:
+            return
+        group, keep = self._doubles[rows[0].row()]
+        drop = [p.resident_id for p in group.people if p.resident_id != keep.resident_id]
+        ws, actor = self.ws, self.actor
+
+        def work() -> int:
+            return sum(merge_people(ws, actor, keep.resident_id, other) for other in drop)
+
+        self.tasks.run_write(work, lambda moved: (self.refresh(), self.message_label.setText(
+            f"已合并：保留 {keep.name}，转入 {moved} 条记录。下次同步时上传。")),
+            lambda error: QMessageBox.warning(self, "合并重复登记", str(error)), name="merge_people")
 
     def open_record(self) -> None:
         """The person the selected conflict belongs to: their history (who changed what, when)."""
