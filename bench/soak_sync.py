@@ -66,7 +66,7 @@ def worker(args) -> int:
 
     rng = random.Random(args.seed)
     ws = Workspace.open(Path(args.db))
-    scope, place = STATIONS[args.code]
+    _scope, place = STATIONS[args.code]
     actor = Actor("admin", "管理员", "admin", place, args.code)
     journal = open(args.journal, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
 

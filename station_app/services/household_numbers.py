@@ -115,7 +115,12 @@ def renumber_in_migration(conn) -> int:
     """Migration 0020: renumber existing duplicates, recorded like any edit (audit + outbox,
     stamped by the station's clock) so the new numbers reach the server and every station."""
     from station_app.domain.hlc import HybridLogicalClock
-    from station_app.services.changes import ChangeRecorder, SharedClock, load_clock_state, system_actor
+    from station_app.services.changes import (
+        ChangeRecorder,
+        SharedClock,
+        load_clock_state,
+        system_actor,
+    )
 
     factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint")
     with factory() as session:

@@ -272,7 +272,7 @@ class SyncClient:
                 continue
             try:
                 data = self._decode(response)
-            except SyncError as error:
+            except SyncError:
                 # A 2xx body that does not decode was damaged on the way (cut, truncated gzip):
                 # ask again, like a failed request.
                 logger.info("sync %s %s: undecodable answer (attempt %d)", method, path.split("?")[0], attempt)

@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 pytest.importorskip("pytestqt")
 
-from station_app.domain.hlc import Timestamp  # noqa: E402
-from station_app.store.models import Enrollment  # noqa: E402
-from station_app.sync.apply import record_conflict  # noqa: E402
-from station_app.sync.conflicts import list_conflicts, list_rejected  # noqa: E402
-from station_app.sync.engine import apply_txn  # noqa: E402
-from station_app.ui.tasks import TaskManager  # noqa: E402
+from station_app.domain.hlc import Timestamp
+from station_app.store.models import Enrollment
+from station_app.sync.apply import record_conflict
+from station_app.sync.conflicts import list_conflicts, list_rejected
+from station_app.sync.engine import apply_txn
+from station_app.ui.tasks import TaskManager
 
-from ..conftest import VILLAGE_A  # noqa: E402
-from .helpers import household  # noqa: E402
+from ..conftest import VILLAGE_A
+from .helpers import household
 
 PEOPLE, ROUNDS = 100, 4
 COUNT = PEOPLE * ROUNDS * 3  # 1,200
@@ -129,7 +129,7 @@ def test_values_are_in_words_and_times_local_with_who_changed_each(crowded, qtbo
     with village.ws.engine.connect() as conn:
         remote_hlc = conn.exec_driver_sql("SELECT remote_hlc FROM sync_conflict WHERE id = ?",
                                           (int(page.conflict_model.id_at(0)),)).scalar_one()
-    utc = datetime.fromtimestamp(Timestamp.parse(remote_hlc).wall_ms / 1000, timezone.utc)
+    utc = datetime.fromtimestamp(Timestamp.parse(remote_hlc).wall_ms / 1000, UTC)
     assert who.rsplit(" · ", 1)[1] == (utc + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
     assert " · " in _text(page, 0, "local_who")
     person = _text(page, 0, "person")
@@ -137,7 +137,7 @@ def test_values_are_in_words_and_times_local_with_who_changed_each(crowded, qtbo
 
 
 def test_filter_by_person_sort_and_group(crowded, qtbot):
-    village, people = crowded
+    village, _people = crowded
     page = _page(village, qtbot)
     page.person_filter.setText("张三")
     page.reload_conflicts()
@@ -180,7 +180,7 @@ def test_open_record_shows_the_persons_history(crowded, qtbot):
 
 
 def test_the_refused_tab_names_the_record_and_the_reason(crowded, qtbot):
-    village, people = crowded
+    village, _people = crowded
     with village.ws.engine.begin() as conn:
         seq = conn.exec_driver_sql("SELECT seq FROM sync_outbox WHERE table_name = 'household' ORDER BY seq "
                                    "LIMIT 1").scalar_one()
