@@ -294,9 +294,15 @@ def test_export_buttons_write_xlsx(qtbot, town, context, tmp_path, monkeypatch):
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
     shown = []
     monkeypatch.setattr(QMessageBox, "information", lambda _parent, title, text: shown.append(text))
+    from station_app.ui.dialogs import export_confirm
+
+    asked = []  # personal data: the user is told and offered a password first (answered: no password)
+    monkeypatch.setattr(export_confirm, "confirm_personal_export",
+                        lambda _parent, **_k: (asked.append(True), (True, None))[1])
     page = ChronicPage(context(town.doctor_a))
     qtbot.addWidget(page)
     qtbot.mouseClick(page.cards.export_button, Qt.MouseButton.LeftButton)
+    assert asked
     assert shown and "已导出 1 行" in shown[0]          # the village doctor's own village only
     sheet = load_workbook(target).active
     assert any("王秀英" in str(cell.value) for row in sheet.iter_rows() for cell in row)
