@@ -142,7 +142,7 @@ _ERROR_SCHEMA = {"type": "object", "required": ["error", "message"],
 _ERROR_TEXTS = {400: "malformed request or parameter (Chinese message)",
                 401: "missing, unknown, disabled or expired token",
                 403: "outside the station's scope", 409: "batch id reused with other ops",
-                413: "body over the limit (≤ 500 ops, ≤ 1 MiB inflated)",
+                413: "body over the limit (≤ 1 MiB on the wire and inflated)",
                 426: "protocol or schema version not accepted"}
 
 

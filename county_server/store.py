@@ -384,7 +384,9 @@ class Store:
         try:
             validate_push_request(body)
         except TooLarge:
-            raise ApiError(413, ErrorCode.TOO_LARGE, ERROR_MESSAGES[ErrorCode.TOO_LARGE]) from None
+            # More ops than a batch may hold: the body itself was within the byte limit, so this
+            # is a malformed batch (400, as the OpenAPI's maxItems says), with the limit in words.
+            raise ApiError(400, ErrorCode.TOO_LARGE, ERROR_MESSAGES[ErrorCode.TOO_LARGE]) from None
         except ProtocolError as error:
             raise ApiError(400, ErrorCode.BAD_REQUEST,
                            f"{ERROR_MESSAGES[ErrorCode.BAD_REQUEST]}（{error}）") from None

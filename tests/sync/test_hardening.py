@@ -285,11 +285,11 @@ def test_f4_query_parameters_out_of_range_are_a_400_in_chinese(county, params):
 # ------------------------------------------------------------------ 5 limits while streaming
 
 
-def test_f5_more_than_500_ops_is_a_413(county):
+def test_f5_more_than_500_ops_is_refused_whole(county):
     body = {"batch_id": str(uuid.uuid4()),
             "ops": [_op("household", **_household_fields(VILLAGE_A, f"H{i}")) for i in range(MAX_BATCH_OPS + 1)]}
     answer = _push_raw(county, "VA", json.dumps(body).encode())
-    assert answer.status_code == 413 and "500" in _chinese_error(answer)
+    assert answer.status_code == 400 and answer.json()["error"] == "too_large" and "500" in _chinese_error(answer)
     assert county.store.counts()["rows"] == 0
 
 
