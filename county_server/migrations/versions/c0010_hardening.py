@@ -1,7 +1,7 @@
 """county server: op ids per station, batch digests, token expiry, quarantined rows (issue 9)
 
 Revision ID: c0010
-Revises: c0080
+Revises: c0081
 Create Date: 2026-12-06
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = 'c0010'
-down_revision = 'c0080'
+down_revision = 'c0081'
 branch_labels = None
 depends_on = None
 
