@@ -10,6 +10,8 @@ Each figure is measured against a raw floor in the same run, so the machine's sp
   as gzip'd JSON;
 * 5,000 pushed changes (goal < 5 s) — floor: the same 5,000 row updates as one executemany on
   the server's database;
+* what the validation layer of issue 9 costs a push (goal ≤ 15 %): the same 5,000 changes
+  through ``Store.push`` with it and with it bypassed, alternately, in the same run;
 * 500 simulated stations doing no-op syncs against the server (goal p99 < 500 ms) — floor: the
   same load on ``/v1/health``.
 
@@ -62,7 +64,7 @@ from station_app.sync.tables import table_specs  # noqa: E402
 PG_ADMIN = os.environ.get("SYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SECTION = "## Sync (issue 5)"
 GOALS = {"initial_rows_per_s": 30_000, "noop_ms": 200, "village_wire_mb": 2.0, "push_5000_s": 5.0,
-         "load_p99_ms": 500}
+         "load_p99_ms": 500, "validation_cost_pct": 15.0}
 
 
 # ---------------------------------------------------------------- data
@@ -294,6 +296,54 @@ def load_run(url: str, tokens: list[str], path: str, rounds: int, concurrency: i
     return latencies
 
 
+def validation_cost(db_url: str, village_code: str, resident_ids: list[str], rounds: int) -> dict:
+    """Push 5,000 changes (10 batches of 500: resident phones, as a village edits them) through
+    ``Store.push`` with the validation layer and with it bypassed (the verdict built without any
+    check, no foreign-key lookups), alternately, ``rounds`` times each; median seconds of each."""
+    import county_server.store as server_store
+    from station_app.domain.hlc import wall_clock_ms
+    from station_app.sync.validate import Verdict
+
+    store = Store(make_engine(db_url))
+    ctx = store.station_ctx("V1")
+    specs = store.specs
+    real_judge, real_fks = server_store.judge_op, server_store.foreign_keys
+    ids = (resident_ids * 5)[:5000]
+
+    def unchecked(op, _specs=None):
+        return Verdict(None, fields=op["f"], spec=specs[op["t"]])
+
+    def push_all(tag: str) -> float:
+        batches = []
+        for start in range(0, 5000, 500):
+            now = wall_clock_ms()
+            batches.append({"batch_id": str(uuid.uuid4()), "client_time_ms": now, "ops": [
+                {"op_id": str(uuid.uuid4()), "t": "resident", "id": row_id, "k": "update",
+                 "f": {"phone": f"{tag}{i:06d}"[:20], "note": f"核对 {tag} {i}"}, "bv": 1,
+                 "h": f"{now:013d}-{i % 999_999:06d}-V1"} for i, row_id in enumerate(ids[start:start + 500], start)]})
+        started = time.perf_counter()
+        for body in batches:
+            answer = store.push(ctx, body)
+            assert all(r["status"] != "rejected" for r in answer["results"]), answer["results"][:1]
+        return time.perf_counter() - started
+
+    timings: dict[str, list[float]] = {"with": [], "without": []}
+    try:
+        for n in range(rounds):
+            for mode in (("with", "without") if n % 2 == 0 else ("without", "with")):
+                if mode == "without":
+                    server_store.judge_op, server_store.foreign_keys = unchecked, lambda *_a: []
+                try:
+                    timings[mode].append(push_all(f"{mode[0]}{n}"))
+                finally:
+                    server_store.judge_op, server_store.foreign_keys = real_judge, real_fks
+    finally:
+        store.close()
+    with_s, without_s = statistics.median(timings["with"]), statistics.median(timings["without"])
+    return {"validated_push_s": with_s, "unvalidated_push_s": without_s,
+            "validation_cost_pct": (with_s - without_s) / without_s * 100, "validation_rounds": rounds}
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -409,6 +459,12 @@ def run(args) -> dict:
               f"floor executemany {results['floor_push_seconds']:.2f} s", flush=True)
         village_ws.close()
 
+        # 4b. what the validation layer (issue 9) costs a push: the same 5,000 changes pushed
+        # through the store with and without it, alternately, in this run
+        results.update(validation_cost(db_url, village_code, ids, args.validation_rounds))
+        print(f"validation layer: push of 5,000 changes {results['validated_push_s']:.2f} s with, "
+              f"{results['unvalidated_push_s']:.2f} s without = +{results['validation_cost_pct']:.1f} %", flush=True)
+
         # 5. 500 stations doing no-op syncs
         horizon = requests.get(server.url + "/v1/sync/pull", params={"cursor": 0, "limit": 1},
                                headers={**version_headers(), "Authorization": f"Bearer {load_tokens[0]}"},
@@ -437,9 +493,9 @@ def verdict(ok: bool) -> str:
     return "✅" if ok else "❌"
 
 
-def write_results(results: list[dict], path: Path) -> None:
+def write_results(results: list[dict], path: Path, section: str = SECTION) -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    lines = [SECTION, "",
+    lines = [section, "",
              f"`bench/bench_sync.py` — {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
              f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}, load average {load:.1f} at the "
              "end (the machine was shared with other test runs). Server: `county-server serve` "
@@ -465,6 +521,11 @@ def write_results(results: list[dict], path: Path) -> None:
                   f"| 5,000 pushed changes | < 5 s | {verdict(r['push_seconds'] < GOALS['push_5000_s'])} "
                   f"**{r['push_seconds']:.2f} s** ({r['push_ops']:,} ops, echo pull included) "
                   f"| 5,000-row executemany on the server DB {r['floor_push_seconds']:.2f} s |",
+                  f"| Validation layer (issue 9): the same 5,000 pushed changes with and without it "
+                  f"(`Store.push`, 10 batches of 500, median of {r['validation_rounds']} alternating runs) "
+                  f"| ≤ 15 % | {verdict(r['validation_cost_pct'] <= GOALS['validation_cost_pct'])} "
+                  f"**+{r['validation_cost_pct']:.1f} %** ({r['validated_push_s']:.2f} s with) "
+                  f"| without it: {r['unvalidated_push_s']:.2f} s |",
                   f"| 500 stations, no-op syncs ({r['load_requests']:,} requests, {r['load_concurrency']} at a time) "
                   f"| p99 < 500 ms | {verdict(r['load_p99_ms'] < GOALS['load_p99_ms'])} "
                   f"**p99 {r['load_p99_ms']:.0f} ms** (p50 {r['load_p50_ms']:.0f} ms, {r['load_rps']:.0f} req/s) "
@@ -490,8 +551,12 @@ def main() -> int:
     parser.add_argument("--noop-runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=4, help="no-op syncs per simulated station")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--validation-rounds", type=int, default=3,
+                        help="alternating runs with and without the validation layer (issue 9)")
     parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--section", default=SECTION, help="RESULTS.md section to write (a partial run "
+                        "goes to its own section, e.g. '## Sync hardening (issue 9)')")
     args = parser.parse_args()
     kinds = ["postgres", "sqlite"] if args.server_db == "both" else [args.server_db]
     results = []
@@ -500,7 +565,7 @@ def main() -> int:
         args.server_db = kind
         results.append(run(args))
     if not args.no_write:
-        write_results(results, Path(args.results))
+        write_results(results, Path(args.results), args.section)
         print(f"written to {args.results}")
     return 0
 

@@ -1,4 +1,5 @@
-"""``county-server`` command line: init-db, serve, add-station, add-user, load-reference, import-bundle, purge, gen-synthetic."""
+"""``county-server`` command line: init-db, serve, add-station, rotate-token, add-user, load-reference,
+import-bundle, purge, check, repair, gen-synthetic."""
 
 from __future__ import annotations
 
@@ -96,7 +97,8 @@ def cmd_gen_synthetic(args) -> int:
 def cmd_add_station(args) -> int:
     store = _store(args)
     try:
-        token = store.add_station(code=args.code, name=args.name, scope=args.scope, place_code=args.place or "")
+        token = store.add_station(code=args.code, name=args.name, scope=args.scope, place_code=args.place or "",
+                                  expires_days=args.expires_days)
     except ValueError as error:
         print(f"错误：{error}", file=sys.stderr)
         return 1
@@ -108,10 +110,59 @@ def cmd_add_station(args) -> int:
     return 0
 
 
+def cmd_rotate_token(args) -> int:
+    store = _store(args)
+    try:
+        token = store.rotate_token(args.code, expires_days=args.expires_days)
+    except ValueError as error:
+        print(f"错误：{error}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"站点 {args.code} 的同步令牌已更换，旧令牌立即失效（旧令牌导出的离线数据包也不再被接受）。")
+    print("新的同步令牌（只显示这一次，请抄送给该站点）：")
+    print(token)
+    return 0
+
+
+def cmd_check(args) -> int:
+    store = _store(args)
+    try:
+        problems = store.check()
+    finally:
+        store.close()
+    labels = {"id": "记录编号不合规", "table": "未知或不可上传的数据类别", "hlc": "时间戳损坏",
+              "json": "数据损坏", "natural key": "唯一键过长", "foreign key": "引用了不存在或管辖范围外的记录",
+              "fields": "含未知字段或不合规的值"}
+    for item in problems:
+        detail = f"：{'、'.join(item['fields'])}" if item["fields"] else ""
+        print(f"{item['table']} {item['row_id']!r}（{item['scope'] or '-'}）{labels.get(item['reason'], item['reason'])}"
+              f"{detail}")
+    if problems:
+        print(f"发现 {len(problems)} 条不合规的记录；运行 county-server repair 隔离它们。")
+        return 2
+    print("未发现不合规的记录。")
+    return 0
+
+
+def cmd_repair(args) -> int:
+    store = _store(args)
+    try:
+        counts = store.repair()
+    finally:
+        store.close()
+    print(f"已隔离：删除 {counts['removed']} 条无法使用的记录，{counts['tombstoned']} 条改为已删除，"
+          f"{counts['fields']} 条去掉了不合规的字段（原始内容保存在 quarantined_row 表中）。")
+    return 0
+
+
 def cmd_set_active(args) -> int:
     store = _store(args)
     try:
         store.set_active(args.code, args.command == "enable-station")
+    except ValueError as error:
+        print(f"错误：{error}", file=sys.stderr)
+        return 1
     finally:
         store.close()
     print(f"站点 {args.code} 已{'启用' if args.command == 'enable-station' else '停用'}。")
@@ -226,9 +277,18 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--scope", required=True, type=str.upper, choices=["VILLAGE", "TOWNSHIP", "COUNTY"],
                      help="VILLAGE 村站 / TOWNSHIP 乡镇站 / COUNTY 县医保局管理员")
     add.add_argument("--place", help="村或乡镇的行政区划代码")
+    add.add_argument("--expires-days", type=int, help="令牌有效天数（默认长期有效）")
     add.set_defaults(func=cmd_add_station)
 
-    for name, help_ in (("disable-station", "停用站点（令牌立即失效）"), ("enable-station", "重新启用站点")):
+    rotate = sub.add_parser("rotate-token", help="更换站点的同步令牌（旧令牌立即失效）")
+    rotate.add_argument("--code", required=True)
+    rotate.add_argument("--expires-days", type=int, help="新令牌有效天数（默认长期有效）")
+    rotate.set_defaults(func=cmd_rotate_token)
+
+    sub.add_parser("check", help="检查数据库中不合规的记录（旧版本遗留）").set_defaults(func=cmd_check)
+    sub.add_parser("repair", help="隔离 check 发现的不合规记录").set_defaults(func=cmd_repair)
+
+    for name, help_ in (("disable-station", "停用站点（令牌在其下一次请求时即失效）"), ("enable-station", "重新启用站点")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--code", required=True)
         p.set_defaults(func=cmd_set_active)

@@ -49,6 +49,8 @@ class Station(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: The data cursor this station last reported as applied (tombstone bookkeeping).
     pulled_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Optional end of the token's validity (``add-station/rotate-token --expires-days``).
+    token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Place(Base):
@@ -123,6 +125,8 @@ class PushBatch(Base):
     station_code: Mapped[str] = mapped_column(String(32), primary_key=True)
     batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     answer: Mapped[str] = mapped_column(Text)
+    #: sha256 of the batch's ops: the same batch id with other ops is refused (409), not replayed.
+    digest: Mapped[str | None] = mapped_column(String(64))
     op_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -132,8 +136,9 @@ class PushOp(Base):
 
     __tablename__ = "push_op"
 
+    #: Op ids are the station's: another station reusing one is a different op (issue 9).
+    station_code: Mapped[str] = mapped_column(String(32), primary_key=True)
     op_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    station_code: Mapped[str] = mapped_column(String(32))
     batch_id: Mapped[str] = mapped_column(String(36))
     status: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str] = mapped_column(String(24), default="")
@@ -245,3 +250,21 @@ class PlaceAggregate(Base):
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     data: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+class QuarantinedRow(Base):
+    """A row (or some fields of it) that ``county-server repair`` took out of the merged state
+    because it breaks the rules of the protocol boundary (left by an older version)."""
+
+    __tablename__ = "quarantined_row"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    row_id: Mapped[str] = mapped_column(Text)
+    table_name: Mapped[str] = mapped_column(Text)
+    scope_code: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    #: "row": the whole row was removed; "tombstone": it was turned into one; "fields": only
+    #: some fields were removed (cols/vals keep the row as it was).
+    action: Mapped[str] = mapped_column(String(12))
+    cols: Mapped[str] = mapped_column(Text)
+    vals: Mapped[str] = mapped_column(Text)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    quarantined_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -39,25 +40,40 @@ from station_app.sync.bundle_format import (
 )
 from station_app.sync.protocol import (
     ERROR_MESSAGES,
+    MAX_CURSOR,
     MAX_DRIFT_MS,
     MAX_PAGE_BYTES,
     MAX_PAGE_ROWS,
     REASON_MESSAGES,
-    STATION_CODE,
     ErrorCode,
     OpStatus,
     ProtocolError,
     Reason,
+    TooLarge,
+    all_uuids,
     dumps,
-    validate_op_shape,
+    is_station_code,
+    is_uuid,
     validate_push_request,
 )
-from station_app.sync.tables import TableSpec, natural_key_text, table_specs, valid_value
+from station_app.sync.tables import TableSpec, natural_key_text, table_specs, value_problem
+from station_app.sync.validate import Verdict, foreign_keys, judge_op, shift_hlc, skew_offset
 
 from .auth import SCOPE_COUNTY, SCOPE_TOWNSHIP, SCOPE_VILLAGE, SCOPES, ApiError, StationCtx, new_token, token_hash
 from .db import make_engine
-from .merge import Conflict, RowRecord, apply_merge, encode_data, merge_fields
-from .models import BundleImport, Counter, Place, PushBatch, PushOp, Station, SyncEvent, SyncRow, utcnow
+from .merge import Conflict, RowRecord, apply_merge, decode_data, encode_data, merge_fields
+from .models import (
+    BundleImport,
+    Counter,
+    Place,
+    PushBatch,
+    PushOp,
+    QuarantinedRow,
+    Station,
+    SyncEvent,
+    SyncRow,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +98,13 @@ REFERENCE_NAMESPACE = uuid.UUID("6f1c3c0e-2b1d-4f55-9a51-7f3f9f1b0c11")
 #: often the marks collected meanwhile are flushed, all in one transaction.
 PULL_MARK_SECONDS = 60.0
 MARK_FLUSH_SECONDS = 2.0
-#: A token's station and scope are reused this long; a station disabled or a village moved
-#: by another server process takes effect within it (at once in this process).
-AUTH_TTL_SECONDS = 5.0
+#: Longest natural key the server stores (its column); longer ones are refused, never a 5xx.
+NATURAL_KEY_CHARS = 255
 _IN_CHUNK = 500
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A stamp safe to paste into a page as is (the server writes every node as a station code).
+_HLC_SAFE = re.compile(r"[0-9]{13}-[0-9]{6}-[A-Za-z0-9_.-]{1,32}", re.ASCII)
+
 
 
 def _chunks(items: list, size: int = _IN_CHUNK):
@@ -103,6 +122,61 @@ class _Txn:
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
+
+
+def _row_text(row_id: str, rv: int, h0: str, fh: str, vals: str, *, safe: bool = False) -> str:
+    """One row of a page: stored JSON (written by json.dumps) is spliced, not re-encoded; the
+    id and the HLC are pasted as they are, which ``_page_is_plain`` proves safe for the whole
+    page at once (else ``safe``: everything encoded)."""
+    if safe:
+        row_id = row_id if is_uuid(row_id) else json.dumps(row_id)[1:-1]
+        h0 = h0 if _HLC_SAFE.fullmatch(h0) else json.dumps(h0)[1:-1]
+        if "\\ud" in vals or "\\uD" in vals:
+            vals = _without_lone_surrogates(vals)
+    return (f'["{row_id}",{rv},"{h0}",{"null" if fh == "{}" else fh}'
+            + ("," + vals[1:] if len(vals) > 2 else "]"))
+
+
+def _page_is_plain(rows: list, blocks: dict) -> bool:
+    """Every id a canonical UUID and every stamp of the fixed HLC alphabet: checked for the
+    whole page with one regex scan each (C speed, not per row)."""
+    if not rows:
+        return True
+    return all_uuids([r[2] for r in rows]) and all(map(_HLC_SAFE.fullmatch, [r[4] for r in rows]))
+
+
+def _without_lone_surrogates(vals: str) -> str:
+    """Stored values with an escaped lone surrogate (left by an older version): re-encoded with
+    U+FFFD in its place, so no station ever decodes text it cannot store."""
+    try:
+        values = json.loads(vals)
+    except ValueError:
+        return "[]"
+    fixed = [_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in values]
+    return json.dumps(fixed, ensure_ascii=False, separators=(",", ":"))
+
+
+def _part_of(ops: list, answer: dict[str, Any]) -> bool:
+    """Whether every op of a resent batch was in the batch first answered: a station may resend
+    fewer ops (some closed meanwhile, e.g. a duplicate entry settled by a pull), never others."""
+    answered = {r.get("op_id") for r in answer.get("results", []) if isinstance(r, dict)}
+    return all(isinstance(op, dict) and is_uuid(op.get("op_id")) and op["op_id"] in answered for op in ops)
+
+
+def _expiry(days: int | None):
+    if days is None:
+        return None
+    if days <= 0:
+        raise ValueError("有效天数必须大于 0")
+    return utcnow() + timedelta(days=days)
+
+
+def batch_digest(ops: list) -> str:
+    """sha256 of a batch's ops, independent of key order and of how the JSON was spaced."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(ops, sort_keys=True, ensure_ascii=True,
+                                     separators=(",", ":")).encode("ascii")).hexdigest()
 
 
 def _reject(op_id: str, reason: str, *, detail: str = "", row: list | None = None) -> dict[str, Any]:
@@ -127,7 +201,9 @@ class Store:
         self._marks_pending: dict[int, int] = {}
         self._marks_flushed = 0.0
         self._marks_lock = threading.Lock()
-        self._auth: dict[str, tuple[float, StationCtx]] = {}
+        #: There is no token cache (issue 9: revocation takes effect on the next request); this
+        #: stays an empty dict for callers that clear it after changing a station.
+        self._auth: dict[str, Any] = {}
         self._ref_last = ""
         #: Test hook: called inside a push transaction just before it commits.
         self.before_commit: Callable[[], None] | None = None
@@ -169,12 +245,13 @@ class Store:
 
     # ------------------------------------------------------------------ stations and auth
 
-    def add_station(self, *, code: str, name: str, scope: str, place_code: str = "") -> str:
+    def add_station(self, *, code: str, name: str, scope: str, place_code: str = "",
+                    expires_days: int | None = None) -> str:
         """Register a station; returns its token (shown once, stored only as a hash)."""
         scope = scope.lower()
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {', '.join(s.upper() for s in SCOPES)}")
-        if not STATION_CODE.match(code):
+        if not is_station_code(code):
             raise ValueError("站点编码只能包含字母、数字、下划线、点和横线（最多 32 位）")
         if scope != SCOPE_COUNTY and not place_code:
             raise ValueError("村站和乡镇站必须指定 --place（行政区划代码）")
@@ -189,22 +266,42 @@ class Store:
                     raise ValueError(f"{place_code} 是 {level}，与站点类型 {scope} 不符")
             conn.execute(insert(T_STATION).values(
                 code=code, name=name, scope=scope, place_code=place_code, token_hash=token_hash(token),
-                bundle_key=bundle_key(token).hex(), active=True, created_at=utcnow(), pulled_seq=0))
+                bundle_key=bundle_key(token).hex(), active=True, created_at=utcnow(), pulled_seq=0,
+                token_expires_at=_expiry(expires_days)))
+        return token
+
+    def rotate_token(self, code: str, *, expires_days: int | None = None) -> str:
+        """A new token for a station (the old one stops working at once); returns it (shown once).
+
+        The bundle key is derived from the token, so it changes too: bundles exported with the
+        old token are refused afterwards (a leaked token leaked that key as well).
+        """
+        token = new_token()
+        with self.engine.begin() as conn:
+            done = conn.execute(update(T_STATION).where(T_STATION.c.code == code).values(
+                token_hash=token_hash(token), bundle_key=bundle_key(token).hex(),
+                token_expires_at=_expiry(expires_days))).rowcount
+        if not done:
+            raise ValueError(f"没有该站点：{code}")
         return token
 
     def set_active(self, code: str, active: bool) -> None:
-        self._auth.clear()
         with self.engine.begin() as conn:
-            conn.execute(update(T_STATION).where(T_STATION.c.code == code).values(active=active))
+            done = conn.execute(update(T_STATION).where(T_STATION.c.code == code).values(active=active)).rowcount
+        if not done:
+            raise ValueError(f"没有该站点：{code}")
 
     def list_stations(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(T_STATION.c.code, T_STATION.c.name, T_STATION.c.scope,
                                        T_STATION.c.place_code, T_STATION.c.active, T_STATION.c.last_seen_at,
-                                       T_STATION.c.pulled_seq).order_by(T_STATION.c.code)).all()
+                                       T_STATION.c.pulled_seq, T_STATION.c.token_expires_at)
+                                .order_by(T_STATION.c.code)).all()
         return [dict(code=r.code, name=r.name, scope=r.scope, place_code=r.place_code, active=r.active,
                      last_seen_at=r.last_seen_at.isoformat() if r.last_seen_at else None,
-                     pulled_seq=r.pulled_seq) for r in rows]
+                     pulled_seq=r.pulled_seq,
+                     token_expires_at=r.token_expires_at.isoformat() if r.token_expires_at else None)
+                for r in rows]
 
     def _scope_codes(self, conn: Connection, scope: str, place_code: str) -> frozenset[str] | None:
         if scope == SCOPE_COUNTY:
@@ -220,21 +317,19 @@ class Store:
                           self._scope_codes(conn, row.scope, row.place_code))
 
     def authenticate(self, token: str | None) -> StationCtx:
-        if not token:
+        """The caller of one request, read from the database every time: disabling a station,
+        rotating its token or moving a village takes effect on its very next request (no
+        cache; one indexed lookup, plus the villages of a township)."""
+        if not token or len(token) > 200 or not token.isascii():
             raise ApiError(401, ErrorCode.UNAUTHORIZED, ERROR_MESSAGES[ErrorCode.UNAUTHORIZED])
         digest = token_hash(token)
-        now = time.monotonic()
-        cached = self._auth.get(digest)
-        if cached is not None and now - cached[0] < AUTH_TTL_SECONDS:
-            return cached[1]
         with self.engine.connect() as conn:
             row = conn.execute(select(T_STATION).where(T_STATION.c.token_hash == digest)).first()
             if row is None or not row.active:
-                self._auth.pop(digest, None)
                 raise ApiError(401, ErrorCode.UNAUTHORIZED, ERROR_MESSAGES[ErrorCode.UNAUTHORIZED])
-            ctx = self._ctx(conn, row)
-        self._auth[digest] = (now, ctx)
-        return ctx
+            if row.token_expires_at is not None and row.token_expires_at <= utcnow():
+                raise ApiError(401, ErrorCode.TOKEN_EXPIRED, ERROR_MESSAGES[ErrorCode.TOKEN_EXPIRED])
+            return self._ctx(conn, row)
 
     def station_ctx(self, code: str) -> StationCtx | None:
         with self.engine.connect() as conn:
@@ -277,32 +372,51 @@ class Store:
 
     # ------------------------------------------------------------------ push
 
-    def push(self, ctx: StationCtx, body: Any, *, via_bundle: bool = False) -> dict[str, Any]:
-        """Apply one batch atomically and answer per op; a replay gets the stored answer."""
+    def push(self, ctx: StationCtx, body: Any, *, via_bundle: bool = False,
+             offset: int | None = None) -> dict[str, Any]:
+        """Apply one batch atomically and answer per op; a replay gets the stored answer.
+
+        The whole batch is judged before the transaction starts (``validate.judge_op``): a
+        malformed envelope is a 400/413 and nothing is written; a bad op is answered
+        ``rejected`` on its own and the others go on. ``offset`` corrects the stamps of a
+        bundle's batch (the push path computes it from ``client_time_ms``).
+        """
         try:
             validate_push_request(body)
+        except TooLarge:
+            # More ops than a batch may hold: the body itself was within the byte limit, so this
+            # is a malformed batch (400, as the OpenAPI's maxItems says), with the limit in words.
+            raise ApiError(400, ErrorCode.TOO_LARGE, ERROR_MESSAGES[ErrorCode.TOO_LARGE]) from None
         except ProtocolError as error:
-            raise ApiError(400, ErrorCode.BAD_REQUEST, f"{ERROR_MESSAGES[ErrorCode.BAD_REQUEST]}（{error}）")
+            raise ApiError(400, ErrorCode.BAD_REQUEST,
+                           f"{ERROR_MESSAGES[ErrorCode.BAD_REQUEST]}（{error}）") from None
         batch_id = body["batch_id"]
+        ops = body["ops"]
+        digest = batch_digest(ops)
+        verdicts = [judge_op(op, self.specs) for op in ops]
         now = self.now_ms()
-        offset = 0
         client_time = body.get("client_time_ms")
-        if not via_bundle and client_time is not None and abs(now - client_time) > MAX_DRIFT_MS:
-            # The station's clock is off by more than the drift we tolerate: its stamps are
-            # moved by the same amount, our best estimate of when the edits really happened.
-            offset = now - client_time
+        if offset is None:
+            offset = 0
+            if not via_bundle and client_time is not None and abs(now - client_time) > MAX_DRIFT_MS:
+                # The station's clock is off by more than the drift we tolerate: its stamps are
+                # moved by the same amount, our best estimate of when the edits really happened.
+                offset = now - client_time
         with self.write_txn() as txn:
-            stored = txn.conn.execute(select(T_BATCH.c.answer).where(
-                T_BATCH.c.station_code == ctx.code, T_BATCH.c.batch_id == batch_id)).scalar()
+            stored = txn.conn.execute(select(T_BATCH.c.answer, T_BATCH.c.digest).where(
+                T_BATCH.c.station_code == ctx.code, T_BATCH.c.batch_id == batch_id)).first()
             if stored is not None:
-                answer = json.loads(stored)
+                answer = json.loads(stored.answer)
+                if stored.digest is not None and stored.digest != digest and not _part_of(ops, answer):
+                    # The same batch id with ops it never had: not a replay (issue 9).
+                    raise ApiError(409, ErrorCode.BATCH_REUSED, ERROR_MESSAGES[ErrorCode.BATCH_REUSED])
                 answer["replayed"] = True
             else:
-                results = self._apply_ops(txn, ctx, body["ops"], batch_id, offset, now)
+                results = self._apply_ops(txn, ctx, ops, verdicts, batch_id, offset, now)
                 answer = {"batch_id": batch_id, "results": results}
                 txn.conn.execute(insert(T_BATCH).values(station_code=ctx.code, batch_id=batch_id,
                                                         answer=dumps(answer), op_count=len(results),
-                                                        created_at=utcnow()))
+                                                        digest=digest, created_at=utcnow()))
         answer["server_time_ms"] = self.now_ms()
         if self.on_push is not None and not via_bundle:
             try:
@@ -311,18 +425,6 @@ class Store:
                 logger.warning("on_push hook failed", exc_info=True)
         return answer
 
-    def _effective_hlc(self, packed: str, offset: int, now: int, station: str, nudge: int) -> str:
-        ts = Timestamp.parse(packed)
-        wall = max(0, ts.wall_ms + offset)
-        if wall > now + MAX_DRIFT_MS:
-            # Still in the future: it would win every later edit by skew alone. Keep the
-            # batch's own order with the counter.
-            wall, counter = now, min(nudge, 999_999)
-        else:
-            counter = ts.counter
-        # The node is the station the server authenticated, whatever the station calls itself.
-        return Timestamp(wall, counter, station).pack()
-
     def _load_rows(self, conn: Connection, row_ids: list[str]) -> dict[str, RowRecord]:
         rows: dict[str, RowRecord] = {}
         for chunk in _chunks(row_ids):
@@ -330,26 +432,29 @@ class Store:
                 rows[row.row_id] = RowRecord.from_db(row)
         return rows
 
-    def _apply_ops(self, txn: _Txn, ctx: StationCtx, ops: list, batch_id: str, offset: int,
-                   now: int) -> list[dict[str, Any]]:
+    def _apply_ops(self, txn: _Txn, ctx: StationCtx, ops: list, verdicts: list[Verdict], batch_id: str,
+                   offset: int, now: int) -> list[dict[str, Any]]:
         conn = txn.conn
-        op_ids = [op["op_id"] for op in ops if isinstance(op, dict) and isinstance(op.get("op_id"), str)]
+        good = [(op, v) for op, v in zip(ops, verdicts) if v.reason is None]
         done: dict[str, Any] = {}
-        for chunk in _chunks(sorted(set(op_ids))):
-            for row in conn.execute(select(T_OP).where(T_OP.c.op_id.in_(chunk))):
+        for chunk in _chunks(sorted({op["op_id"] for op, _v in good})):
+            for row in conn.execute(select(T_OP).where(T_OP.c.station_code == ctx.code, T_OP.c.op_id.in_(chunk))):
                 done[row.op_id] = row
-        row_ids = sorted({op["id"] for op in ops if isinstance(op, dict) and isinstance(op.get("id"), str)})
-        rows = self._load_rows(conn, row_ids)
+        wanted = {op["id"] for op, _v in good}
+        for _op, verdict in good:
+            wanted.update(target for _n, _t, target in foreign_keys(verdict.spec, verdict.fields))
+        rows = self._load_rows(conn, sorted(wanted))
         results: list[dict[str, Any]] = []
         op_records: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         seen_ops: set[str] = set()
-        for index, op in enumerate(ops):
-            problem = validate_op_shape(op)
-            op_id = op.get("op_id") if isinstance(op, dict) and isinstance(op.get("op_id"), str) else ""
-            if problem:
-                results.append(_reject(op_id[:36], Reason.BAD_OP, detail=problem[:60]))
+        for index, (op, verdict) in enumerate(zip(ops, verdicts)):
+            if verdict.reason is not None:
+                # Never echo an op id that is not one (it may not even be encodable).
+                op_id = op["op_id"] if isinstance(op, dict) and is_uuid(op.get("op_id")) else ""
+                results.append(_reject(op_id, verdict.reason, detail=verdict.detail[:80]))
                 continue
+            op_id = op["op_id"]
             if op_id in done or op_id in seen_ops:
                 prior = done.get(op_id)
                 results.append({"op_id": op_id, "status": prior.status if prior else OpStatus.ACCEPTED,
@@ -359,8 +464,8 @@ class Store:
                                    if prior is not None and prior.reason else {})})
                 continue
             seen_ops.add(op_id)
-            hlc = self._effective_hlc(op["h"], offset, now, ctx.code, index)
-            result = self._apply_one(txn, ctx, op, hlc, rows, events)
+            hlc = shift_hlc(op["h"], offset, now, ctx.code, index)
+            result = self._apply_one(txn, ctx, op, verdict, hlc, rows, events)
             results.append(result)
             op_records.append(dict(op_id=op_id, station_code=ctx.code, batch_id=batch_id,
                                    status=result["status"], reason=result.get("reason", ""), row_id=op["id"],
@@ -372,13 +477,6 @@ class Store:
         if op_records:
             conn.execute(insert(T_OP), op_records)
         return results
-
-    def _check_fields(self, spec: TableSpec, fields: dict[str, Any]) -> str | None:
-        for name, value in fields.items():
-            field_spec = spec.fields.get(name)
-            if field_spec is not None and not valid_value(field_spec, value):
-                return name
-        return None
 
     def _natural_key(self, spec: TableSpec, data: dict[str, Any]) -> str | None:
         if not spec.natural_key:
@@ -397,29 +495,30 @@ class Store:
             return None
         return rows.get(row.row_id) or RowRecord.from_db(row)
 
-    def _apply_one(self, txn: _Txn, ctx: StationCtx, op: dict[str, Any], hlc: str,
+    @staticmethod
+    def _foreign_keys_in_scope(ctx: StationCtx, verdict: Verdict, rows: dict[str, RowRecord]) -> bool:
+        """Every row the op's foreign keys name exists, is of the right table and is in the
+        caller's scope (a village cannot attach its rows to another village's resident)."""
+        for _name, table, target in foreign_keys(verdict.spec, verdict.fields):
+            row = rows.get(target)
+            if row is None or row.table != table or row.stream != STREAM_DATA or not ctx.covers(row.scope_code):
+                return False
+        return True
+
+    def _apply_one(self, txn: _Txn, ctx: StationCtx, op: dict[str, Any], verdict: Verdict, hlc: str,
                    rows: dict[str, RowRecord], events: list[dict[str, Any]]) -> dict[str, Any]:
-        op_id, table, row_id, kind, fields, base = op["op_id"], op["t"], op["id"], op["k"], op["f"], op["bv"]
-        spec = self.specs.get(table)
-        if spec is None:
-            return _reject(op_id, Reason.UNKNOWN_TABLE, detail=table)
-        if spec.reference:
-            return _reject(op_id, Reason.REFERENCE_READ_ONLY)
-        if spec.server_authored:
-            return _reject(op_id, Reason.SERVER_AUTHORED)
-        if spec.local_only:
-            return _reject(op_id, Reason.LOCAL_ONLY)
-        bad = self._check_fields(spec, fields)
-        if bad:
-            return _reject(op_id, Reason.INVALID_VALUE, detail=bad)
-        if kind == "delete" and fields.get("deleted") is not True:
-            return _reject(op_id, Reason.BAD_OP, detail="delete without deleted=true")
+        op_id, table, row_id, kind, base = op["op_id"], op["t"], op["id"], op["k"], op["bv"]
+        spec, fields = verdict.spec, verdict.fields
         row = rows.get(row_id)
         conn = txn.conn
+        # One answer for "not yours" and "not there" (and for a foreign key naming either):
+        # the answer never tells a station whether a row exists outside its scope.
+        if not self._foreign_keys_in_scope(ctx, verdict, rows):
+            return _reject(op_id, Reason.OUT_OF_SCOPE)
 
         if row is None:
             if kind != "insert":
-                return _reject(op_id, Reason.MISSING_ROW)
+                return _reject(op_id, Reason.OUT_OF_SCOPE)
             village = fields.get("village_code")
             if not ctx.covers(village):
                 return _reject(op_id, Reason.OUT_OF_SCOPE)
@@ -431,6 +530,8 @@ class Store:
             data.setdefault("deleted", False)
             key = self._natural_key(spec, data)
             if key is not None:
+                if len(key) > NATURAL_KEY_CHARS:
+                    return _reject(op_id, Reason.INVALID_VALUE, detail="natural key too long")
                 owner = self._nk_owner(conn, table, key, rows)
                 if owner is not None:
                     return _reject(op_id, Reason.DUPLICATE_KEY,
@@ -452,6 +553,8 @@ class Store:
             merged = {**row.data, **{n: v for n, (v, _h) in merge.changes.items()}}
             key = self._natural_key(spec, merged)
             if key is not None:
+                if len(key) > NATURAL_KEY_CHARS:
+                    return _reject(op_id, Reason.INVALID_VALUE, detail="natural key too long")
                 owner = self._nk_owner(conn, table, key, rows)
                 if owner is not None and owner.row_id != row.row_id:
                     return _reject(op_id, Reason.DUPLICATE_KEY,
@@ -517,7 +620,9 @@ class Store:
         repeated keys, and the station binds each array straight into its upsert.
         """
         limit = max(1, min(int(limit), MAX_PAGE_ROWS))
-        cursor = max(0, int(cursor))
+        if not 0 <= int(cursor) <= MAX_CURSOR:
+            raise ApiError(400, ErrorCode.BAD_REQUEST, f"{ERROR_MESSAGES[ErrorCode.BAD_REQUEST]}（cursor）")
+        cursor = int(cursor)
         codes = ctx.codes
         backfill = bool(villages)
         if backfill:
@@ -534,6 +639,7 @@ class Store:
             horizon, ref_horizon = self._counters(conn)
             last_seq = cursor
             full = False
+            fetched: list = []
             if cursor < horizon:  # a no-op sync (nothing new) reads nothing else
                 query = select(*columns).where(T_ROW.c.seq > cursor, T_ROW.c.seq <= horizon)
                 if stream == STREAM_REF:
@@ -548,15 +654,13 @@ class Store:
                 else:
                     query = query.where(T_ROW.c.scope_code.in_(sorted(codes)))
                 size = 0
-                for seq, table, row_id, rv, h0, fh, cols, vals in conn.execute(
-                        query.order_by(T_ROW.c.seq).limit(limit)).all():
+                fetched = conn.execute(query.order_by(T_ROW.c.seq).limit(limit)).all()
+                for seq, table, _row_id, _rv, _h0, fh, cols, vals in fetched:
                     key = (table, cols)
                     block = blocks.get(key)
                     if block is None:
                         block = blocks[key] = []
-                    # Fixed-alphabet strings (uuid, HLC) and stored JSON are spliced, not re-encoded.
-                    text = (f'["{row_id}",{rv},"{h0}",{"null" if fh == "{}" else fh}'
-                            + ("," + vals[1:] if len(vals) > 2 else "]"))
+                    text = _row_text(_row_id, _rv, _h0, fh, vals)
                     block.append(text)
                     count += 1
                     size += len(text)
@@ -564,6 +668,8 @@ class Store:
                     if size >= MAX_PAGE_BYTES:
                         full = True
                         break
+                if not _page_is_plain(fetched[:count], blocks):
+                    blocks = self._safe_blocks(fetched[:count])
             has_more = full or count >= limit
             next_cursor = last_seq if has_more else horizon
             if stream == STREAM_DATA and not backfill and next_cursor > cursor:
@@ -574,13 +680,33 @@ class Store:
                     T_EVENT.c.seq > cursor, T_EVENT.c.seq <= next_cursor, or_(*conditions))
                     .order_by(T_EVENT.c.seq)).scalars()]
         if stream == STREAM_DATA and not backfill:
-            self._mark_pulled(ctx, cursor)
+            # A cursor beyond the horizon is no station's real progress: never recorded as such.
+            self._mark_pulled(ctx, min(cursor, horizon))
         head = {"server_time_ms": self.now_ms(), "station": ctx.code, "scope": ctx.scope_list(), "stream": stream,
                 "cursor": next_cursor, "has_more": has_more, "horizon": horizon, "ref_horizon": ref_horizon,
                 "events": events}
-        tables = ",".join(f'{{"t":"{table}","c":{cols},"r":[{",".join(rows)}]}}'
+        tables = ",".join(f'{{"t":{json.dumps(table)},"c":{cols},"r":[{",".join(rows)}]}}'
                           for (table, cols), rows in blocks.items())
-        return (dumps(head)[:-1] + ',"tables":[' + tables + "]}").encode("utf-8")
+        if "\\ud" in tables or "\\uD" in tables:  # maybe an escaped lone surrogate: one scan
+            tables = ",".join(f'{{"t":{json.dumps(table)},"c":{cols},"r":[{",".join(rows)}]}}'
+                              for (table, cols), rows in self._safe_blocks(fetched[:count]).items())
+        page = dumps(head)[:-1] + ',"tables":[' + tables + "]}"
+        try:
+            return page.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate stored by an older version (``county-server repair`` removes
+            # it): the page still goes out as valid UTF-8 JSON, never as a 5xx.
+            logger.warning("a stored row holds text that is not UTF-8; run `county-server check`")
+            return _SURROGATE.sub("\ufffd", page).encode("utf-8")
+
+    @staticmethod
+    def _safe_blocks(rows: list) -> dict[tuple[str, str], list[str]]:
+        """A page's blocks built again from rows that may hold what an older version stored
+        (issue 9): every id and stamp encoded, lone surrogates replaced — never a broken page."""
+        blocks: dict[tuple[str, str], list[str]] = {}
+        for _seq, table, row_id, rv, h0, fh, cols, vals in rows:
+            blocks.setdefault((table, cols), []).append(_row_text(row_id, rv, h0, fh, vals, safe=True))
+        return blocks
 
     def _counters(self, conn: Connection) -> tuple[int, int]:
         """(committed change seq, latest reference seq) in one read."""
@@ -589,12 +715,20 @@ class Store:
 
     def station_keys(self, ctx: StationCtx) -> dict[str, str]:
         """Bundle keys of the stations under a township (so it can check their USB bundles)."""
+        return {code: key for code, (key, _place) in self._village_stations(ctx).items()}
+
+    def station_places(self, ctx: StationCtx) -> dict[str, str]:
+        """The village of each of those stations: a bundle may only change rows of its village."""
+        return {code: place for code, (_key, place) in self._village_stations(ctx).items()}
+
+    def _village_stations(self, ctx: StationCtx) -> dict[str, tuple[str, str]]:
         if ctx.scope == SCOPE_VILLAGE:
             raise ApiError(403, ErrorCode.FORBIDDEN, ERROR_MESSAGES[ErrorCode.FORBIDDEN])
         with self.engine.connect() as conn:
             rows = conn.execute(select(T_STATION.c.code, T_STATION.c.place_code, T_STATION.c.bundle_key)
                                 .where(T_STATION.c.active, T_STATION.c.scope == SCOPE_VILLAGE)).all()
-        return {r.code: r.bundle_key for r in rows if r.code != ctx.code and ctx.covers(r.place_code)}
+        return {r.code: (r.bundle_key, r.place_code) for r in rows
+                if r.code != ctx.code and ctx.covers(r.place_code)}
 
     # ------------------------------------------------------------------ bundles
 
@@ -632,15 +766,26 @@ class Store:
             raise bad from None
         counts = {OpStatus.ACCEPTED: 0, OpStatus.CONFLICT: 0, OpStatus.REJECTED: 0, "duplicate": 0}
         batches = 0
+        # The station's clock skew against this server as it last measured it: the bundle path
+        # corrects stamps the way the push path does from client_time_ms.
+        offset = skew_offset(payload.get("clock_skew_ms"))
+        refused = 0
         for batch in payload["batches"]:
-            answer = self.push(origin, batch, via_bundle=True)
+            try:
+                answer = self.push(origin, batch, via_bundle=True, offset=offset)
+            except ApiError as error:
+                if error.status >= 500:
+                    raise
+                refused += 1  # a malformed batch is refused alone; the others still count
+                continue
             batches += 1
             for result in answer["results"]:
                 if answer.get("replayed") or result.get("duplicate"):
                     counts["duplicate"] += 1
                 else:
                     counts[result["status"]] = counts.get(result["status"], 0) + 1
-        summary = {"bundle_id": bundle.bundle_id, "station": bundle.station, "batches": batches, **counts}
+        summary = {"bundle_id": bundle.bundle_id, "station": bundle.station, "batches": batches,
+                   "refused_batches": refused, **counts}
         with self.engine.begin() as conn:
             exists = conn.execute(select(BundleImport.bundle_id).where(
                 BundleImport.bundle_id == bundle.bundle_id)).first()
@@ -706,7 +851,6 @@ class Store:
                     conn.execute(update(T_PLACE).where(T_PLACE.c.code == fields["code"]).values(**values))
                 else:
                     conn.execute(insert(T_PLACE).values(code=fields["code"], **values))
-        self._auth.clear()  # places may have moved: scopes are recomputed
         return counts
 
     # ------------------------------------------------------------------ settlements (server-authored)
@@ -805,6 +949,136 @@ class Store:
             dropped = conn.execute(T_BATCH.delete().where(T_BATCH.c.created_at < answer_cutoff)).rowcount
             conn.execute(T_OP.delete().where(T_OP.c.created_at < answer_cutoff))
         return {"tombstones_compacted": compacted, "answers_dropped": dropped or 0}
+
+    # ------------------------------------------------------------------ check and repair (issue 9)
+
+    def check(self) -> list[dict[str, Any]]:
+        """Rows of the data stream that break the rules of the protocol boundary (left by an
+        older version): ``{row_id, table, scope, level, reason, fields}``; ``level`` is "row"
+        (the row itself cannot stay) or "fields" (some fields must go)."""
+        problems: list[dict[str, Any]] = []
+        stations: dict[str, StationCtx | None] = {}
+        with self.engine.connect() as conn:
+            last = -1
+            while True:
+                batch = conn.execute(select(T_ROW).where(T_ROW.c.stream == STREAM_DATA, T_ROW.c.seq > last)
+                                     .order_by(T_ROW.c.seq).limit(2000)).all()
+                if not batch:
+                    break
+                last = batch[-1].seq
+                targets = self._check_targets(conn, batch)
+                for row in batch:
+                    found = self._row_problem(conn, row, targets, stations)
+                    if found is not None:
+                        problems.append(found)
+        return problems
+
+    def _check_targets(self, conn: Connection, batch) -> dict[str, Any]:
+        ids = set()
+        for row in batch:
+            spec = self.specs.get(row.table_name)
+            if spec is None:
+                continue
+            try:
+                data = decode_data(row.cols, row.vals)
+            except (ValueError, TypeError):
+                continue
+            ids.update(v for _n, _t, v in foreign_keys(spec, {k: v for k, v in data.items() if k in spec.fields})
+                       if isinstance(v, str))
+        found = {}
+        for chunk in _chunks(sorted(ids)):
+            for r in conn.execute(select(T_ROW.c.row_id, T_ROW.c.table_name, T_ROW.c.scope_code)
+                                  .where(T_ROW.c.row_id.in_(chunk))):
+                found[r.row_id] = r
+        return found
+
+    def _row_problem(self, conn: Connection, row, targets: dict[str, Any],
+                     stations: dict[str, StationCtx | None]) -> dict[str, Any] | None:
+        def problem(level: str, reason: str, fields: list[str] | None = None) -> dict[str, Any]:
+            return {"row_id": row.row_id, "table": row.table_name, "scope": row.scope_code, "seq": row.seq,
+                    "level": level, "reason": reason, "fields": fields or []}
+
+        spec = self.specs.get(row.table_name)
+        if not is_uuid(row.row_id):
+            return problem("row", "id")
+        if spec is None or spec.reference or spec.local_only:
+            return problem("row", "table")
+        if not _HLC_SAFE.fullmatch(row.h0 or ""):
+            return problem("row", "hlc")
+        try:
+            data = decode_data(row.cols, row.vals)
+            fh = json.loads(row.fh or "{}")
+        except (ValueError, TypeError):
+            return problem("row", "json")
+        if not isinstance(fh, dict) or not all(isinstance(v, str) and _HLC_SAFE.fullmatch(v) for v in fh.values()):
+            return problem("row", "hlc")
+        if row.natural_key is not None and len(row.natural_key) > NATURAL_KEY_CHARS:
+            return problem("row", "natural key")
+        origin = row.origin or ""
+        if origin not in stations:
+            stations[origin] = self._station_ctx_in(conn, origin)
+        ctx = stations[origin]
+        for _name, table, target in foreign_keys(spec, {k: v for k, v in data.items() if k in spec.fields}):
+            found = targets.get(target) if isinstance(target, str) else None
+            if found is None or found.table_name != table or (ctx is not None and not ctx.covers(found.scope_code)):
+                return problem("row", "foreign key")
+        bad = sorted(name for name, value in data.items()
+                     if name not in spec.fields or value_problem(spec.fields[name], value))
+        if bad:
+            return problem("fields", "fields", bad)
+        return None
+
+    def _station_ctx_in(self, conn: Connection, code: str) -> StationCtx | None:
+        row = conn.execute(select(T_STATION).where(T_STATION.c.code == code)).first()
+        return self._ctx(conn, row) if row is not None else None
+
+    def repair(self) -> dict[str, int]:
+        """Quarantine what ``check`` finds: the original goes to ``quarantined_row``; a row whose
+        id or table is unusable is removed; a row that breaks a rule (a foreign key outside its
+        station's scope) becomes a tombstone without a natural key (stations drop it at their
+        next pull, and it blocks no one's key); bad fields are removed from the row. Every
+        change gets a new seq, so stations pull the repaired state."""
+        found = self.check()
+        counts = {"removed": 0, "tombstoned": 0, "fields": 0}
+        if not found:
+            return counts
+        with self.write_txn() as txn:
+            conn = txn.conn
+            for item in found:
+                row = conn.execute(select(T_ROW).where(T_ROW.c.row_id == item["row_id"])).first()
+                if row is None:
+                    continue
+                conn.execute(insert(QuarantinedRow.__table__).values(
+                    row_id=row.row_id, table_name=row.table_name, scope_code=row.scope_code,
+                    reason=item["reason"], action=item["level"] if item["reason"] != "foreign key" else "tombstone",
+                    cols=row.cols, vals=row.vals, seq=row.seq, quarantined_at=utcnow()))
+                if item["level"] == "row" and item["reason"] in ("id", "table", "hlc", "json", "natural key"):
+                    conn.execute(T_ROW.delete().where(T_ROW.c.row_id == row.row_id))
+                    counts["removed"] += 1
+                    continue
+                record = RowRecord.from_db(row)
+                spec = self.specs[row.table_name]
+                if item["level"] == "row":
+                    keep = {"village_code", "deleted"}
+                    record.data = {k: v for k, v in record.data.items() if k in keep}
+                    record.data["deleted"] = True
+                    record.natural_key = None
+                    counts["tombstoned"] += 1
+                else:
+                    for name in item["fields"]:
+                        record.data.pop(name, None)
+                    counts["fields"] += 1
+                record.row_version += 1
+                record.fh = {k: v for k, v in record.fh.items() if k in record.data}
+                record.fv = {k: v for k, v in record.fv.items() if k in record.data}
+                if spec.natural_key and item["level"] != "row":
+                    record.natural_key = self._natural_key(spec, record.data)
+                cols, vals = encode_data(record.data)
+                conn.execute(update(T_ROW).where(T_ROW.c.row_id == row.row_id).values(
+                    seq=txn.next_seq(), row_version=record.row_version, deleted=record.deleted,
+                    fh=dumps(record.fh), fv=dumps(record.fv), cols=cols, vals=vals,
+                    natural_key=record.natural_key, updated_at=utcnow()))
+        return counts
 
     # ------------------------------------------------------------------ inspection (tests, admin)
 

@@ -356,8 +356,19 @@ def _archive_name(doc: NoticeDocument, notice_id: str) -> Path:
 
 
 def _resolve(stored: str) -> Path:
-    path = Path(stored)
-    return path if path.is_absolute() else paths.notices_dir() / path
+    """The archived PDF of a notice, always inside this station's notices folder.
+
+    The stored value is relative (``issue_notice`` writes it so); anything absolute, a drive or
+    UNC path, or a ``..`` step — e.g. a value an older version received through sync — resolves
+    to a name that cannot exist in the folder, so 「打开」 never opens a file outside it.
+    """
+    base = paths.notices_dir()
+    text = (stored or "").replace("\\", "/")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if (not parts or text.startswith("/") or ":" in text or ".." in parts
+            or any(c < " " for c in text)):
+        return base / "（无效的存档路径）.pdf"
+    return base.joinpath(*parts)
 
 
 def issue_notice(ws: Workspace, actor: Actor, kind: str, village_code: str, year: int, *,

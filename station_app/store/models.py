@@ -472,6 +472,9 @@ class Notice(SyncedMixin, Base):
     """An issued public notice, archived as printed (PDF, source data, hash)."""
 
     __tablename__ = "notice"
+    #: Where this station keeps its copy of the PDF: a local path never taken from the wire
+    #: (issue 9: a village could otherwise choose which file the township's 「打开」 opens).
+    __local_fields__ = frozenset({"pdf_path"})
 
     kind: Mapped[str] = mapped_column(String(16))  # NoticeKind
     group_code: Mapped[str | None] = mapped_column(String(20))

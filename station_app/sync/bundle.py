@@ -35,6 +35,7 @@ from .bundle_format import (
 from .engine import apply_txn, batch_ops, freeze_batch
 from .protocol import PROTOCOL_VERSION, SCHEMA_VERSION, RowState
 from .tables import table_specs
+from .validate import foreign_keys, judge_op, shift_hlc, skew_offset
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def export_bundle(ws: Workspace, path: str | Path) -> ExportResult:
     with ws.engine.connect() as conn:
         token = state.get(conn, state.K_TOKEN)
         station = state.get(conn, state.K_STATION) or (ws.station.code if ws.station else "")
+        skew = state.get_int(conn, state.K_SERVER_SKEW)
     if not token:
         raise ValidationError("导出数据包需要本站的同步令牌（用于签名），请先在“同步”页填写。")
     if not station:
@@ -76,6 +78,9 @@ def export_bundle(ws: Workspace, path: str | Path) -> ExportResult:
     bundle_id = str(uuid.uuid4())
     payload = {"bundle_id": bundle_id, "station": station, "created_ms": wall_clock_ms(),
                "protocol": PROTOCOL_VERSION, "schema": SCHEMA_VERSION,
+               # This clock against the server's at the last sync (local − server): whoever
+               # imports the bundle corrects the stamps the way a push is corrected.
+               "clock_skew_ms": skew,
                "batches": [{"batch_id": b, "ops": ops} for b, ops in batches.items()]}
     key = bundle_key(token)
     data = seal_bundle(write_bundle(payload, key), key)  # signed, then encrypted for the stick
@@ -104,6 +109,8 @@ def import_bundle(ws: Workspace, path: str | Path) -> ImportResult:
         raise ValidationError(f"无法读取数据包：{error}") from error
     with ws.engine.connect() as conn:
         keys = state.get_json(conn, state.K_STATION_KEYS, {}) or {}
+        places = state.get_json(conn, state.K_STATION_PLACES, {}) or {}
+        scope = state.get_json(conn, state.K_SCOPE, None)
         token = state.get(conn, state.K_TOKEN)
         own = state.get(conn, state.K_STATION) or (ws.station.code if ws.station else "")
     if station == own and token:
@@ -127,41 +134,75 @@ def import_bundle(ws: Workspace, path: str | Path) -> ImportResult:
         payload = bundle.payload()
     except BundleError as error:
         raise DomainError(TAMPERED) from error
-    ops = [op for batch in payload["batches"] for op in batch.get("ops", [])]
+    ops = [op for batch in payload["batches"] if isinstance(batch, dict)
+           for op in (batch.get("ops") if isinstance(batch.get("ops"), list) else [])]
     if seen:
         return ImportResult(bundle.bundle_id, bundle.station, len(ops), 0, True)
+    # The rows a village's bundle may change here: its own village (the server said which), else
+    # anything in our scope; the server checks again when the bundle is relayed.
+    village = places.get(bundle.station) if isinstance(places, dict) else None
+    allowed = {village} if isinstance(village, str) and village else (
+        set(scope) if isinstance(scope, list) else None)
     applied = 0
     with apply_txn(ws) as conn:
         if bundle.station != own:
-            applied = _apply_newer(conn, ops)
+            applied = _apply_newer(conn, ops, allowed, skew_offset(payload.get("clock_skew_ms")),
+                                   bundle.station)
             # relayed upward as the signed file (over TLS; kept inside this encrypted database)
             state.put(conn, state.K_RELAY + bundle.bundle_id, base64.b64encode(data).decode("ascii"))
         state.put(conn, state.K_BUNDLE_SEEN + bundle.bundle_id, "imported")
     return ImportResult(bundle.bundle_id, bundle.station, len(ops), applied, False)
 
 
-def _apply_newer(conn, ops: list[dict[str, Any]]) -> int:
-    """Apply the ops that are newer than the whole local row (safe without per-field stamps)."""
+def _apply_newer(conn, ops: list[Any], allowed: set[str] | None, offset: int, station: str) -> int:
+    """Apply the ops that are newer than the whole local row (safe without per-field stamps).
+
+    Every op goes through the same validation layer as a push on the server (``judge_op``):
+    malformed ops, unknown fields, reference or local-only tables are skipped, local fields
+    (a notice's ``pdf_path``) dropped; rows and the rows foreign keys name must lie in
+    ``allowed`` (None: no limit known). Stamps are corrected by the bundle's clock skew.
+    """
     specs = table_specs()
     applier = Applier()
     applied = 0
+    now = wall_clock_ms()
     for op in ops:
-        spec = specs.get(op.get("t", ""))
-        fields = op.get("f")
-        if spec is None or spec.reference or spec.server_authored or spec.local_only or not isinstance(fields, dict):
+        verdict = judge_op(op, specs)
+        if verdict.reason is not None:
             continue
+        spec, fields = verdict.spec, verdict.fields
+        if not _in_allowed(conn, spec, op["id"], fields, allowed, specs):
+            continue
+        hlc = shift_hlc(op["h"], offset, now, station)
         row = conn.exec_driver_sql(f'SELECT updated_hlc, row_version FROM "{spec.name}" WHERE id = ?',
                                    (op["id"],)).first()
         if row is None:
             if op.get("k") != "insert":
                 continue
             version = 0
-        elif (row[0] or "") >= op["h"]:
+        elif (row[0] or "") >= hlc:
             continue
         else:
             version = row[1] or 0
         # A row state stamped with the op's HLC; the upsert keeps local pending edits on top.
-        state_ = RowState(spec.name, op["id"], version, op["h"], {}, fields)
+        state_ = RowState(spec.name, op["id"], version, hlc, {}, fields)
         applier.apply_rows(conn, [state_])
         applied += 1
     return applied
+
+
+def _in_allowed(conn, spec, row_id: str, fields: dict[str, Any], allowed: set[str] | None, specs) -> bool:
+    if allowed is None:
+        return True
+    current = conn.exec_driver_sql(f'SELECT village_code FROM "{spec.name}" WHERE id = ?', (row_id,)).first()
+    villages = {fields["village_code"]} if "village_code" in fields else set()
+    if current is not None:
+        villages.add(current[0])
+    if not villages or not villages <= allowed:
+        return False
+    for _name, table, target in foreign_keys(spec, fields):
+        found = conn.exec_driver_sql(f'SELECT village_code FROM "{specs[table].name}" WHERE id = ?',
+                                     (target,)).first()
+        if found is None or found[0] not in allowed:
+            return False
+    return True

@@ -213,7 +213,13 @@ class SyncClient:
                              compress=False)
 
     def station_keys(self) -> dict[str, str]:
-        return self._request("GET", "/v1/sync/station-keys")["keys"]
+        return self.station_keys_and_places()[0]
+
+    def station_keys_and_places(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Bundle keys of the township's village stations, and the village of each."""
+        answer = self._request("GET", "/v1/sync/station-keys")
+        keys, places = answer.get("keys"), answer.get("places")
+        return (keys if isinstance(keys, dict) else {}), (places if isinstance(places, dict) else {})
 
     def whoami(self) -> dict[str, Any]:
         """This station as the county registered it (code, name, scope, place) and its first users."""

@@ -36,7 +36,7 @@ from station_app.store.models import MODEL_BY_TABLE
 
 from . import state
 from .apply import ApplyStats, Applier
-from .client import BadRequest, SyncClient, SyncError
+from .client import BadRequest, Forbidden, SyncClient, SyncError
 from .protocol import (
     DEFAULT_PAGE_ROWS,
     MAX_BATCH_BYTES,
@@ -49,6 +49,7 @@ from .protocol import (
     RowState,
 )
 from .tables import LOCAL_ONLY_TABLES
+from .validate import row_state_problem
 
 logger = logging.getLogger(__name__)
 
@@ -375,10 +376,17 @@ class SyncEngine:
                 conn.exec_driver_sql("UPDATE sync_outbox SET state = 'rejected', last_error = ? WHERE op_id = ?",
                                      (message, op["op_id"]))
                 row = result.get("row")
+                reason = result.get("reason")
                 if isinstance(row, list):
                     # The server's copy of the row: our refused values give way to it.
-                    self.applier.apply_rows(conn, [RowState.from_wire(row)], stats=stats)
-                elif result.get("reason") == Reason.MISSING_ROW:
+                    try:
+                        state_ = RowState.from_wire(row)
+                    except (TypeError, ValueError):
+                        state_ = None
+                    spec = self.applier.specs.get(getattr(state_, "table", ""))
+                    if state_ is not None and spec is not None and not row_state_problem(spec, state_):
+                        self.applier.apply_rows(conn, [state_], stats=stats)
+                elif reason == Reason.MISSING_ROW:
                     spec = self.applier.specs.get(op["t"])
                     if spec is not None:
                         conn.exec_driver_sql(
@@ -564,12 +572,13 @@ class SyncEngine:
         if fetched and time.time() - float(fetched) < KEYS_MAX_AGE_S:
             return
         try:
-            keys = self.client.station_keys()
+            keys, places = self.client.station_keys_and_places()
         except SyncError as error:
             logger.info("station keys not refreshed: %s", error)
             return
         with self._txn() as conn:
             state.put(conn, state.K_STATION_KEYS, keys)
+            state.put(conn, state.K_STATION_PLACES, places)
             state.put(conn, state.K_STATION_KEYS_AT, str(time.time()))
 
     def _relay_bundles(self) -> None:
@@ -579,7 +588,9 @@ class SyncEngine:
             self._check_cancel()
             try:
                 self.client.upload_bundle(base64.b64decode(encoded))
-            except BadRequest as error:
+            except (BadRequest, Forbidden) as error:
+                # Refused for good (tampered, or a village outside our scope): dropped from the
+                # relay, remembered with the reason; never retried at every sync.
                 logger.warning("bundle %s refused by the server: %s", bundle_id, error.message)
                 with self._txn() as conn:
                     state.put(conn, state.K_BUNDLE_SEEN + bundle_id, f"refused: {error.message}")
@@ -590,6 +601,9 @@ class SyncEngine:
                 state.delete(conn, state.K_RELAY + bundle_id)
             self.report.relayed_bundles += 1
 
+
+#: The JSON around an op's fields (ids, table, kind, HLC with a 32-character station code).
+OP_OVERHEAD_BYTES = 260
 
 _OP_COLUMNS = "seq, op_id, table_name, row_id, op, fields_json, base_version, hlc"
 
@@ -606,14 +620,16 @@ def freeze_batch(conn: Connection) -> str | None:
     conn.exec_driver_sql(
         f"UPDATE sync_outbox SET state = 'local' WHERE state = 'pending' AND table_name IN ({placeholders})",
         tuple(sorted(LOCAL_ONLY_TABLES)))
+    # Bytes, not characters (Chinese text is 3 bytes a character in UTF-8): the server refuses a
+    # body over MAX_PUSH_BYTES, so a batch is cut before it could get there.
     candidates = conn.exec_driver_sql(
-        "SELECT seq, length(fields_json) FROM sync_outbox WHERE state = 'pending' ORDER BY seq LIMIT ?",
-        (MAX_BATCH_OPS,)).all()
+        "SELECT seq, length(CAST(fields_json AS BLOB)) FROM sync_outbox WHERE state = 'pending' "
+        "ORDER BY seq LIMIT ?", (MAX_BATCH_OPS,)).all()
     if not candidates:
         return None
     seqs, size = [], 0
     for seq, length in candidates:
-        size += (length or 0) + 200
+        size += (length or 0) + OP_OVERHEAD_BYTES
         if seqs and size > MAX_BATCH_BYTES:
             break
         seqs.append(seq)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -12,6 +13,8 @@ from sqlalchemy import Boolean, Date, DateTime, Float, Integer, Numeric, UniqueC
 
 from station_app.store.base import SYNC_BOOKKEEPING_FIELDS
 
+from .protocol import MAX_FIELD_CHARS, is_uuid, text_problem
+
 #: Station tables whose rows stay in the station: every station database has its own
 #: accounts ("admin" exists everywhere), so user rows would collide on the username; a
 #: station's own 政策问答 entries are its doctors' notes, not county data.
@@ -20,7 +23,8 @@ LOCAL_ONLY_TABLES = frozenset({"app_user", "qa_entry"})
 #: Natural keys the reference loader upserts by, where the table declares no unique constraint.
 EXTRA_NATURAL_KEYS = {"policy": ("county_code", "title")}
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,10 @@ class FieldSpec:
     name: str
     kind: str  # str | int | bool | float | date | datetime
     nullable: bool
+    #: Longest text the column takes (String(n)); None: MAX_FIELD_CHARS.
+    length: int | None = None
+    #: The table a foreign key names (its value must be a row id in the caller's scope).
+    ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,9 @@ def table_specs() -> dict[str, TableSpec]:
             column = attr.columns[0]
             if attr.key in SYNC_BOOKKEEPING_FIELDS or attr.key in local:
                 continue
-            fields[attr.key] = FieldSpec(attr.key, _kind(column), bool(column.nullable))
+            refs = [fk.column.table.name for fk in column.foreign_keys]
+            fields[attr.key] = FieldSpec(attr.key, _kind(column), bool(column.nullable),
+                                         getattr(column.type, "length", None), refs[0] if refs else None)
         natural = EXTRA_NATURAL_KEYS.get(name)
         if natural is None:
             for constraint in table.constraints:
@@ -113,36 +123,49 @@ def table_specs() -> dict[str, TableSpec]:
     return specs
 
 
-def valid_value(spec: FieldSpec, value: Any) -> bool:
-    """Whether a JSON value fits the column (the server refuses ops that would break stations)."""
+def value_problem(spec: FieldSpec, value: Any) -> str | None:
+    """Why a JSON value does not fit the column (None when it does). The server refuses such ops
+    (they would break stations or every later page); stations check pulled rows the same way."""
     if value is None:
-        return spec.nullable
+        return None if spec.nullable else "null"
     kind = spec.kind
     if kind == "str":
-        return isinstance(value, str)
+        if not isinstance(value, str):
+            return "not text"
+        if spec.ref is not None:
+            return None if is_uuid(value) else "not an id"
+        return text_problem(value, spec.length or MAX_FIELD_CHARS)
     if kind == "bool":
-        return isinstance(value, bool)
+        return None if isinstance(value, bool) else "not a boolean"
     if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63
+        ok = isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63
+        return None if ok else "not an integer"
     if kind == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "not a number"
+        return None if math.isfinite(value) else "not finite"
     if kind == "date":
-        if not isinstance(value, str) or not _DATE.match(value):
-            return False
+        if not isinstance(value, str) or len(value) != 10 or not _DATE.fullmatch(value):
+            return "not a date"
         try:
             date.fromisoformat(value)
         except ValueError:
-            return False
-        return True
+            return "not a date"
+        return None
     if kind == "datetime":
-        if not isinstance(value, str):
-            return False
+        if not isinstance(value, str) or len(value) > 26 or not _DATETIME.fullmatch(value):
+            return "not a date and time"
         try:
             datetime.fromisoformat(value)
         except ValueError:
-            return False
-        return True
-    return True
+            return "not a date and time"
+        return None
+    return None
+
+
+def valid_value(spec: FieldSpec, value: Any) -> bool:
+    """Whether a JSON value fits the column."""
+    return value_problem(spec, value) is None
 
 
 def natural_key_text(values: list[Any]) -> str:

@@ -6,6 +6,7 @@ per test; without PostgreSQL they skip, unless ``REQUIRE_POSTGRES=1`` (.ci/run),
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -52,6 +53,47 @@ STATIONS = {
     "T2": ("township", TOWNSHIP_2),
     "CTY": ("county", ""),
 }
+
+
+# ---------------------------------------------------------------- every page is JSON (issue 9)
+
+
+#: Pages decoded by the check below during this run (a test asserts it is not zero).
+PAGES_DECODED = [0]
+
+
+@pytest.fixture(autouse=True)
+def every_pull_page_is_strict_json(monkeypatch):
+    """Every page any test makes the server build is decoded by a strict JSON parser (UTF-8,
+    no NaN, no lone surrogate in any string): a page that is not would fail the test that made
+    it (issue 9, finding 1: ids pasted into the page text made every later page invalid)."""
+    real = Store.pull
+
+    def checked(self, *args, **kwargs):
+        page = real(self, *args, **kwargs)
+        decoded = json.loads(page.decode("utf-8"), parse_constant=_not_json)
+        _no_surrogates(decoded)
+        assert isinstance(decoded.get("tables"), list)
+        PAGES_DECODED[0] += 1
+        return page
+
+    monkeypatch.setattr(Store, "pull", checked)
+
+
+def _not_json(name):
+    raise AssertionError(f"{name} in a pull page")
+
+
+def _no_surrogates(value) -> None:
+    if isinstance(value, str):
+        value.encode("utf-8")  # raises on a lone surrogate
+    elif isinstance(value, list):
+        for item in value:
+            _no_surrogates(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_surrogates(key)
+            _no_surrogates(item)
 
 
 # ---------------------------------------------------------------- PostgreSQL

@@ -389,10 +389,18 @@ def test_fm10_an_invalid_op_does_not_block_the_queue(county, stations):
 
 
 def test_fm12_an_older_client_keeps_the_new_columns_of_a_newer_one(county, stations):
+    import dataclasses
+
+    from station_app.sync.tables import FieldSpec
+
     village, = stations(county, "VA")
     household_id, head_id = household(village, VILLAGE_A)
     village.sync()
-    # A newer app version has a column this one does not know.
+    # A newer app version has a column this one does not know. The server is upgraded first
+    # (it only stores fields its spec knows: issue 9), the older station keeps running.
+    resident = county.store.specs["resident"]
+    county.store.specs = {**county.store.specs, "resident": dataclasses.replace(
+        resident, fields={**resident.fields, "wechat_id": FieldSpec("wechat_id", "str", True, 60)})}
     newer = village.client()
     answer = newer.push({"batch_id": str(uuid.uuid4()), "ops": [{
         "op_id": str(uuid.uuid4()), "t": "resident", "id": head_id, "k": "update",
