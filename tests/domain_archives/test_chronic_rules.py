@@ -15,7 +15,9 @@ TODAY = date(2026, 11, 23)
 days = st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31))
 
 ALLOWED = {(S.APPLIED, S.ASSESSED), (S.APPLIED, S.REFUSED), (S.ASSESSED, S.ISSUED), (S.ASSESSED, S.REFUSED),
-           (S.ISSUED, S.CANCELLED)}
+           (S.ISSUED, S.CANCELLED),
+           # 暂停 while the holder is not enrolled (参保中断), resumed or ended later (issue 17.4)
+           (S.ISSUED, S.SUSPENDED), (S.SUSPENDED, S.ISSUED), (S.SUSPENDED, S.CANCELLED)}
 
 
 @pytest.mark.parametrize("current", list(S), ids=lambda s: s.value)
