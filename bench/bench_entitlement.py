@@ -26,6 +26,9 @@ from bench_dashboard import copy_db, ensure_demo  # noqa: E402
 from bench_results import write_section  # noqa: E402
 
 RUNS = 7
+# Reads the station file with sqlite3 beside the app (the floor): a plaintext database, as
+# bench_dashboard; what encryption costs is bench/bench_encryption.py's.
+os.environ.setdefault("STATION_APP_PLAINTEXT_DB", "1")
 
 
 def main() -> None:
