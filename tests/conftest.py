@@ -63,6 +63,19 @@ def _isolated_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("STATION_APP_DATA_DIR", str(tmp_path / "userdata"))
 
 
+@pytest.fixture(autouse=True)
+def _no_logging_handlers_left_behind():
+    """A CLI run in-process installs the app's log handlers on the root logger (a file in that
+    test's folder, stderr as pytest captured it); the next test must not write into either."""
+    import logging
+
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_station_app", False)]:
+        root.removeHandler(handler)
+        handler.close()
+
+
 @pytest.fixture
 def workspace(tmp_path):
     """A fresh, migrated, empty station database."""
