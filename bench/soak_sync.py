@@ -60,7 +60,7 @@ def _py(*args: str) -> list[str]:
 def worker(args) -> int:
     from station_app.domain.idnumber import make_id
     from station_app.services.changes import Actor
-    from station_app.services.residents import ResidentInput, register_household
+    from station_app.services.households import ResidentInput, register_household
     from station_app.services.workspace import Workspace
     from station_app.store.models import Household, Resident
 

@@ -329,7 +329,7 @@ def run_self_check(out=print) -> bool:
 
         step = "登记居民"
         from station_app.domain.idnumber import make_id
-        from station_app.services.residents import ResidentInput, register_household
+        from station_app.services.households import ResidentInput, register_household
 
         register_household(ws, actor, village_code=village, head=ResidentInput(
             "张三丰", make_id(county[:6], date(1956, 3, 2), 17), phone="13800138000", group_code=group))

@@ -17,6 +17,16 @@ class LabelledEnum(StrEnum):
         return [(m.value, m.label) for m in cls]
 
     @classmethod
+    def label_for(cls, code: str | None, default: str | None = None) -> str:
+        """The label of a stored code: "" for none; an unknown code shown as is (or ``default``)."""
+        if not code:
+            return "" if default is None else default
+        labels = cls.__labels__  # type: ignore[attr-defined]
+        if code in labels:
+            return labels[code]
+        return code if default is None else default
+
+    @classmethod
     def from_label(cls, label: str):
         for member in cls:
             if member.label == label:

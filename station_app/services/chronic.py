@@ -263,7 +263,7 @@ def _cancel(card: ChronicCard, on: date, reason: str) -> None:
 def follow_holder(session: Session, county_code: str | None, resident_id: str, status: str, on: date) -> int:
     """Apply the county's rule to the issued (or paused) cards of a resident who died or moved out,
     in the caller's unit of work; returns how many cards changed. Open applications are left for
-    the clerk (they end at 认定). Called by ``residents.set_status``."""
+    the clerk (they end at 认定). Called by ``households.set_status``."""
     county = county_rules(session, county_code)
     if status == ResidentStatus.DIED.value:
         action, reason = county.card_on_death, rules.REASON_DIED

@@ -49,7 +49,7 @@ def _id(n: int) -> str:
 def build_town(ws, admin) -> Town:
     from station_app.services.auth import create_user
     from station_app.services.reference import load_reference
-    from station_app.services.residents import ResidentInput, register_household
+    from station_app.services.households import ResidentInput, register_household
 
     load_reference(ws, EXTRA_REFERENCE)
     station = ws.station.code

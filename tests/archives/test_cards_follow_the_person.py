@@ -13,7 +13,7 @@ from station_app.domain import chronic as rules
 from station_app.domain.errors import ValidationError
 from station_app.services import chronic, enrollment
 from station_app.services.reference import demo_reference_path, load_reference
-from station_app.services.residents import set_status
+from station_app.services.households import set_status
 from tests.conftest import COUNTY
 
 from .test_chronic_service import TODAY, apply, issued_card

@@ -132,7 +132,7 @@ def test_application_checks(town):
 
 
 def test_a_resident_who_died_cannot_apply(town):
-    from station_app.services.residents import set_status
+    from station_app.services.households import set_status
 
     set_status(town.ws, town.admin, town.people["a2"], "died", date(2026, 5, 1))
     with pytest.raises(ValidationError, match="状态为“死亡”，不能申请慢病卡"):
@@ -292,7 +292,7 @@ def test_refill_list_boundaries_and_order(town):
 
 
 def test_cancelled_cards_and_absent_people_leave_the_list(town):
-    from station_app.services.residents import set_status
+    from station_app.services.households import set_status
 
     card = _refilled(town, "a1", days_ago=40)
     other = _refilled(town, "a2", days_ago=40)

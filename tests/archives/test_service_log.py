@@ -42,7 +42,7 @@ def test_entry_checks(town, kind, on, match):
 
 
 def test_scope_and_absent_residents(town):
-    from station_app.services.residents import set_status
+    from station_app.services.households import set_status
 
     with pytest.raises(PermissionDenied):
         log(town, "b1", "question", actor=town.doctor_a)

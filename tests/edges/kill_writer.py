@@ -12,7 +12,7 @@ from pathlib import Path
 
 from station_app.domain.idnumber import make_id
 from station_app.services.auth import login
-from station_app.services.residents import ResidentInput, add_member, register_household
+from station_app.services.households import ResidentInput, add_member, register_household
 from station_app.services.roster_import import import_roster
 from station_app.services.workspace import Workspace
 
@@ -50,10 +50,12 @@ def main(db: str, start: int, work: Path) -> None:
             sys.stdout.flush()
             continue
         person = ResidentInput("王五", number(n), group_code=VILLAGE + "01")
+        # Children started at different offsets give people the same name and birth date: the
+        # clerk confirmed "仍然保存" (this test is about durability, not the similarity check).
         if household is None or n % 4 == 0:
-            household, rid = register_household(ws, actor, village_code=VILLAGE, head=person)
+            household, rid = register_household(ws, actor, village_code=VILLAGE, head=person, confirm_similar=True)
         else:
-            rid = add_member(ws, actor, household, person)
+            rid = add_member(ws, actor, household, person, confirm_similar=True)
         # Printed only after the unit of work committed: the user "saw" this save succeed.
         sys.stdout.write(f"SAVED {rid}\n")
         sys.stdout.flush()

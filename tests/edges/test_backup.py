@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from station_app.cli.main import main
 from station_app.domain.errors import ValidationError
 from station_app.services import backup
-from station_app.services.residents import ResidentInput, register_household
+from station_app.services.households import ResidentInput, register_household
 from station_app.store.encryption import connect_known
 from station_app.store.models import Resident
 

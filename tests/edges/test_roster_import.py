@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from station_app.domain.errors import PermissionDenied, ValidationError
 from station_app.domain.roster import SCIENTIFIC_ID_REASON
-from station_app.services.residents import ResidentInput, register_household
+from station_app.services.households import ResidentInput, register_household
 from station_app.services.roster_import import (
     ImportCancelled,
     import_roster,

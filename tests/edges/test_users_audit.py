@@ -12,7 +12,7 @@ from station_app.domain.errors import NotFound, PermissionDenied, ValidationErro
 from station_app.services import users
 from station_app.services.audit import AuditFilter, audit_choices, query_audit
 from station_app.services.auth import login
-from station_app.services.residents import ResidentInput, register_household, update_resident
+from station_app.services.households import ResidentInput, register_household, update_resident
 from station_app.store.models import AuditEntry, User
 
 from ..conftest import ADMIN_PASSWORD, GROUP_A1, TOWNSHIP, VILLAGE_A
@@ -115,7 +115,7 @@ def test_audit_query_filters_and_pages(township_ws, doctor):
     update_resident(ws, admin, rid, ResidentInput("张三丰", person_id(1), phone="13900139000", relation="head",
                                                   group_code=GROUP_A1))
     for n in range(2, 8):
-        register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("李四", person_id(n)))
+        register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("李四", person_id(n), group_code=GROUP_A1))
 
     page = query_audit(ws, admin, AuditFilter(row_id=rid))
     assert [r.action for r in page.rows] == ["update_resident", "register_household"]  # newest first

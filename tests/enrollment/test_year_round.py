@@ -15,7 +15,7 @@ from station_app.domain.idnumber import make_id
 from station_app.domain.roster import special_groups_from_text
 from station_app.services import enrollment as en
 from station_app.services.reference import demo_reference_path, load_reference
-from station_app.services.residents import ResidentInput, add_member, register_household
+from station_app.services.households import ResidentInput, add_member, register_household
 from station_app.store.models import Enrollment
 from tests.conftest import COUNTY, GROUP_A1, VILLAGE_A
 

@@ -8,7 +8,7 @@ from datetime import date
 
 from station_app.domain.idnumber import make_id
 from station_app.services.changes import Actor
-from station_app.services.residents import ResidentInput, add_member, register_household, set_status
+from station_app.services.households import ResidentInput, add_member, register_household, set_status
 from station_app.services.workspace import Workspace
 from tests.conftest import GROUP_A1, GROUP_A2, GROUP_B1, VILLAGE_A, VILLAGE_B
 

@@ -58,7 +58,7 @@ def _id(n: int) -> str:
 
 def add_people(ws, admin, people, *, start: int = 0, village=VILLAGE_A):
     """Register households through the residents service; returns (names, ids, resident ids)."""
-    from station_app.services.residents import ResidentInput, add_member, register_household
+    from station_app.services.households import ResidentInput, add_member, register_household
 
     names, ids, rids = [], [], []
     household = None

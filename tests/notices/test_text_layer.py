@@ -102,7 +102,7 @@ def _ids_ending_in_x(count: int) -> list[str]:
 
 
 def test_every_masked_id_of_a_village_is_in_the_text_layer(village, tmp_path):
-    from station_app.services.residents import ResidentInput, register_household
+    from station_app.services.households import ResidentInput, register_household
 
     for i, number in enumerate(_ids_ending_in_x(12)):
         register_household(village.ws, village.admin, village_code=VILLAGE_A,

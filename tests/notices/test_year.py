@@ -14,7 +14,7 @@ import pytest
 
 from station_app.domain.masking import mask_name
 from station_app.services import notices
-from station_app.services.residents import set_status
+from station_app.services.households import set_status
 from tests.conftest import GROUP_A1, GROUP_A2, VILLAGE_A
 
 from .conftest import POLICY_REFERENCE, add_people

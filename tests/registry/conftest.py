@@ -10,7 +10,7 @@ import pytest
 from station_app.domain.idnumber import make_id
 from station_app.services import registry
 from station_app.services.changes import Actor
-from station_app.services.residents import ResidentInput
+from station_app.services.households import ResidentInput
 
 from ..conftest import GROUP_A1, GROUP_A2, GROUP_B1, VILLAGE_A, VILLAGE_B
 

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from station_app.services import registry, search_index
-from station_app.services.residents import ResidentInput
+from station_app.services.households import ResidentInput
 from station_app.store import migrate
 from station_app.store.base import Base
 from station_app.store.db import make_engine

@@ -23,7 +23,7 @@ from station_app.services import backup, exports, users
 from station_app.services.auth import login, setup_station
 from station_app.services.export_protection import is_protected
 from station_app.services.reference import load_reference
-from station_app.services.residents import ResidentInput, register_household
+from station_app.services.households import ResidentInput, register_household
 from station_app.services.workspace import DatabaseLocked, Workspace, WrongPassword
 from station_app.store import keys
 from station_app.store.models import AuditEntry

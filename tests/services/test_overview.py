@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from station_app.services.overview import pending_changes, station_overview
-from station_app.services.residents import ResidentInput, register_household, set_status
+from station_app.services.households import ResidentInput, register_household, set_status
 from station_app.store.models import Enrollment
 from tests.conftest import GROUP_A1, GROUP_B1, VILLAGE_A, VILLAGE_B
 

@@ -11,7 +11,7 @@ from station_app.domain.errors import PermissionDenied, ValidationError
 from station_app.domain.hlc import Timestamp
 from station_app.services.auth import create_user, login
 from station_app.services.changes import system_actor
-from station_app.services.residents import (
+from station_app.services.households import (
     ResidentInput,
     add_member,
     register_household,
@@ -71,7 +71,7 @@ def test_invalid_id_number_is_refused_with_its_message_and_nothing_is_saved(town
     ws, admin = township_ws
     before = counts(ws)
     with pytest.raises(ValidationError) as caught:
-        register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("李四", bad_id))
+        register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("李四", bad_id, group_code=GROUP_A1))
     assert caught.value.code == code and caught.value.field == "id_number"
     assert "身份证号" in caught.value.message or "请输入" in caught.value.message
     assert counts(ws) == before
@@ -98,9 +98,9 @@ def test_a_failure_inside_the_transaction_rolls_back_everything(township_ws):
 
 def test_duplicate_id_number_is_refused(township_ws):
     ws, admin = township_ws
-    register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID))
+    register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID, group_code=GROUP_A1))
     with pytest.raises(ValidationError, match="已登记") as caught:
-        register_household(ws, admin, village_code=VILLAGE_B, head=ResidentInput("张三", " 11010519491231002x "))
+        register_household(ws, admin, village_code=VILLAGE_B, head=ResidentInput("张三", " 11010519491231002x ", group_code=GROUP_B1))
     assert caught.value.code == "duplicate"
 
 
@@ -132,7 +132,7 @@ def test_an_unchanged_save_records_nothing(township_ws):
 
 def test_nothing_writes_around_the_service_layer(township_ws):
     ws, admin = township_ws
-    _, resident_id = register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID))
+    _, resident_id = register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID, group_code=GROUP_A1))
     with ws.read() as session:
         session.get(Resident, resident_id).phone = "13800000000"
         with pytest.raises(PermissionDenied):
@@ -152,7 +152,7 @@ def test_status_change_keeps_the_record(township_ws):
     from datetime import date
 
     ws, admin = township_ws
-    _, resident_id = register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID))
+    _, resident_id = register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID, group_code=GROUP_A1))
     set_status(ws, admin, resident_id, "died", date(2026, 10, 1))
     with ws.read() as session:
         person = session.get(Resident, resident_id)
@@ -164,16 +164,16 @@ def test_a_village_doctor_cannot_write_another_village(township_ws):
     create_user(ws, admin, username="cy01", display_name="郭永章", role="village_doctor",
                 place_code=VILLAGE_A, password="doctor-1")
     doctor = login(ws, "cy01", "doctor-1")
-    register_household(ws, doctor, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID))
+    register_household(ws, doctor, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID, group_code=GROUP_A1))
     before = counts(ws)
     with pytest.raises(PermissionDenied, match="无权"):
-        register_household(ws, doctor, village_code=VILLAGE_B, head=ResidentInput("李四", MEMBER_ID))
+        register_household(ws, doctor, village_code=VILLAGE_B, head=ResidentInput("李四", MEMBER_ID, group_code=GROUP_B1))
     assert counts(ws) == before
 
 
 def test_the_clock_survives_a_restart(township_ws):
     ws, admin = township_ws
-    _, first = register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID))
+    _, first = register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID, group_code=GROUP_A1))
     with ws.read() as session:
         first_hlc = session.get(Resident, first).updated_hlc
     path = ws.db_path
@@ -183,7 +183,7 @@ def test_the_clock_survives_a_restart(township_ws):
     reopened.clock.inner._wall_clock = lambda: Timestamp.parse(first_hlc).wall_ms - 86_400_000
     try:
         _, second = register_household(reopened, admin, village_code=VILLAGE_A,
-                                       head=ResidentInput("李四", MEMBER_ID))
+                                       head=ResidentInput("李四", MEMBER_ID, group_code=GROUP_A1))
         with reopened.read() as session:
             assert session.get(Resident, second).updated_hlc > first_hlc
     finally:
@@ -225,7 +225,7 @@ def test_bulk_insert_records_one_op_per_row_and_one_audit_summary(township_ws):
     from station_app.store.models import Enrollment
 
     ws, admin = township_ws
-    ids = [register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput(name, number))[1]
+    ids = [register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput(name, number, group_code=GROUP_A1))[1]
            for name, number in (("张三", HEAD_ID), ("李四", MEMBER_ID))]
     before = counts(ws)
     with ws.unit_of_work(admin, "start_year") as session:
@@ -247,7 +247,7 @@ def test_bulk_insert_records_one_op_per_row_and_one_audit_summary(township_ws):
 
 def test_long_text_is_summarised_in_the_audit_not_copied(township_ws):
     ws, admin = township_ws
-    _, resident_id = register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID))
+    _, resident_id = register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID, group_code=GROUP_A1))
     long_note = "随访记录" * 1000
     with ws.unit_of_work(admin, "note") as session:
         session.get(Resident, resident_id).note = long_note
@@ -276,7 +276,7 @@ def test_bulk_update_records_only_changed_rows_and_fields(township_ws):
     from station_app.store.models import Enrollment
 
     ws, admin = township_ws
-    ids = [register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput(name, number))[1]
+    ids = [register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput(name, number, group_code=GROUP_A1))[1]
            for name, number in (("张三", HEAD_ID), ("李四", MEMBER_ID))]
     with ws.unit_of_work(admin, "start_year") as session:
         ws.recorder.bulk_insert(session, Enrollment,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from station_app.services.residents import ResidentInput, register_household
+from station_app.services.households import ResidentInput, register_household
 from station_app.services.workspace import Workspace
 from station_app.store.deferred_indexes import defer_secondary_indexes, restore_deferred_indexes
 
-from ..conftest import VILLAGE_A
+from ..conftest import GROUP_A1, VILLAGE_A
 
 
 def index_sql(ws) -> dict[str, str]:
@@ -18,7 +18,7 @@ def index_sql(ws) -> dict[str, str]:
 
 def test_plain_indexes_of_empty_tables_are_dropped_and_rebuilt(township_ws):
     ws, admin = township_ws
-    register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", "11010519491231002X"))
+    register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", "11010519491231002X", group_code=GROUP_A1))
     before = index_sql(ws)
     with ws.engine.begin() as conn:
         dropped = defer_secondary_indexes(conn, ["resident", "enrollment", "chronic_card"])

@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from station_app import paths
-from station_app.services.residents import ResidentInput, register_household
+from station_app.services.households import ResidentInput, register_household
 from station_app.services.workspace import Workspace
 from station_app.store import migrate
 from station_app.store.base import Base

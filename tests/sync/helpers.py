@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 from datetime import date
 
+from sqlalchemy import select
+
 from station_app.domain.idnumber import make_id
-from station_app.services.residents import ResidentInput, add_member, register_household, set_status
-from station_app.store.models import Household, Resident
+from station_app.services.households import ResidentInput, add_member, register_household, set_status
+from station_app.store.models import Household, Place, Resident
 
 _serial = itertools.count(1)
 
@@ -20,6 +22,11 @@ def new_id_number(birth: date | None = None) -> str:
 
 
 def household(station, village: str, name: str = "张三", **kwargs) -> tuple[str, str]:
+    """A new household; in the village's first 村民小组 unless ``group_code`` is given."""
+    if "group_code" not in kwargs:
+        with station.ws.read() as session:
+            kwargs["group_code"] = session.scalar(select(Place.code).where(
+                Place.parent_code == village, Place.level == "group").order_by(Place.code).limit(1))
     return register_household(station.ws, station.actor, village_code=village,
                               head=ResidentInput(name, new_id_number(), **kwargs))
 

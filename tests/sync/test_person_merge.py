@@ -8,10 +8,10 @@ from datetime import date
 from sqlalchemy import select
 
 from station_app.services.person_merge import find_double_registrations, merge_people
-from station_app.services.residents import ResidentInput, register_household
+from station_app.services.households import ResidentInput, register_household
 from station_app.store.models import AuditEntry, ChronicCard, Enrollment, ServiceEntry
 
-from ..conftest import VILLAGE_A
+from ..conftest import GROUP_A1, VILLAGE_A
 from .conftest import assert_converged, sync_until_quiet
 from .helpers import new_id_number
 
@@ -28,9 +28,9 @@ def _twice_registered(county, stations):
     village, township = stations(county, "VA", "TS")
     number = new_id_number()
     _hv, at_village = register_household(village.ws, village.actor, village_code=VILLAGE_A,
-                                         head=ResidentInput("王小明", number))
+                                         head=ResidentInput("王小明", number, group_code=GROUP_A1))
     _ht, at_township = register_household(township.ws, township.actor, village_code=VILLAGE_A,
-                                          head=ResidentInput("王小明", number))
+                                          head=ResidentInput("王小明", number, group_code=GROUP_A1))
     _add(village, Enrollment, resident_id=at_village, year=2026, status="unpaid")
     _add(township, Enrollment, resident_id=at_township, year=2026, status="paid", paid_fen=40000)
     _add(township, Enrollment, resident_id=at_township, year=2025, status="paid", paid_fen=38000)

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from station_app.services.overview import pending_changes
-from station_app.services.residents import ResidentInput, register_household
+from station_app.services.households import ResidentInput, register_household
 from station_app.ui.app import build_main_window
 from station_app.ui.sections import SECTIONS
 from station_app.ui.sections.dashboard import LOADING_TEXT, DashboardPage
