@@ -167,7 +167,9 @@ def bench_search(ws, actor, registry, raw: sqlite3.Connection, queries: dict[str
 def _count_statement(registry, session, flt):
     from sqlalchemy import func, select
 
-    source = registry._source_for(flt, registry.search_index.has_fts(session.connection()))
+    from station_app.services import registry_search
+
+    source = registry_search._source_for(flt, registry_search.search_index.has_fts(session.connection()))
     if source is None:
         return None
     return select(func.count()).select_from(source.limit(registry.BROAD_MATCHES + 1).subquery())

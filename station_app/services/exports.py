@@ -704,3 +704,97 @@ def export(ws: Workspace, actor: Actor, kind: str, out: str | Path, *, year: int
         return export_services(ws, actor, out, year=year, month=month, village_code=village_code,
                                progress=progress, password=password)
     raise ValidationError(f"未知的导出类型：{kind}")
+
+
+# -- the registry list as shown on screen ----------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    ("序号", 7), ("村", 12), ("村民小组", 9), ("户编号", 13), ("户主姓名", 10), ("与户主关系", 10),
+    ("姓名", 10), ("性别", 6), ("出生日期", 12), ("身份证号", 21), ("联系电话", 14), ("人员类别", 18),
+    ("状态", 7), ("参保状态", 12),
+)
+
+
+@dataclass
+class ListExport:
+    path: Path
+    rows: int
+
+
+def export_list(ws: Workspace, actor: Actor, ids: Sequence[str], out: str | Path, *, title: str = "居民花名册",
+                filters_text: str = "", year: int | None = None, progress: Progress | None = None,
+                password: str | None = None) -> ListExport:
+    """The list as filtered and sorted on screen, to xlsx (the ID number as text, never 1.1E+17).
+
+    With a password (or one set in ``export_protection.export_password``) the file is encrypted;
+    the export is audited either way."""
+    from . import export_protection
+    from .registry_search import resident_rows
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    progress = progress or _quiet
+    ids = list(ids)
+    with ws.read() as session:
+        allowed = villages_in_scope(session, actor)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("居民")
+    for i, (_title, width) in enumerate(EXPORT_COLUMNS, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = width
+    last = get_column_letter(len(EXPORT_COLUMNS))
+    sheet.merged_cells.add(f"A1:{last}1")
+    sheet.merged_cells.add(f"A2:{last}2")
+    sheet.freeze_panes = "A4"
+    head = WriteOnlyCell(sheet, title)
+    head.font = Font(bold=True, size=16)
+    head.alignment = Alignment(horizontal="center")
+    sheet.append([head])
+    meta = "　".join(p for p in (filters_text, f"共 {len(ids)} 人", f"导出日期：{date.today():%Y-%m-%d}",
+                                 f"导出人：{actor.display_name}") if p)
+    sheet.append([meta])
+    header = []
+    for title_text, _width in EXPORT_COLUMNS:
+        cell = WriteOnlyCell(sheet, title_text)
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDE7F0")
+        header.append(cell)
+    sheet.append(header)
+    progress(0, len(ids), "导出")
+    written = 0
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        rows = resident_rows(ws, chunk, year=year)
+        for rid in chunk:
+            row = rows.get(rid)
+            if row is None or (allowed is not None and row["village_code"] not in allowed):
+                continue
+            written += 1
+            id_cell = WriteOnlyCell(sheet, row["id_number"])
+            id_cell.number_format = "@"
+            birth = WriteOnlyCell(sheet, row["birth_date"])
+            birth.number_format = "yyyy-mm-dd"
+            sheet.append([written, row["village"], row["group"], row["household_no"], row["head_name"],
+                          row["relation"], row["name"], row["sex"], birth, id_cell, row["phone"],
+                          row["special_groups"], row["status"], row["enrollment"]])
+        progress(min(start + len(chunk), len(ids)), len(ids), "导出")
+    path = Path(out)
+    if path.suffix.lower() != ".xlsx":
+        path = path.with_suffix(".xlsx")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = password if password is not None else export_protection.export_password.get()
+    try:
+        if password:  # built in memory: the plain workbook never touches the disk
+            buffer = io.BytesIO()
+            workbook.save(buffer)
+            temporary = path.with_name(f".{path.name}.part")
+            export_protection.write_protected(buffer, temporary, password)
+            os.replace(temporary, path)
+        else:
+            workbook.save(path)
+    except PermissionError as error:
+        raise ValidationError(f"无法写入文件（是否正在 Excel 中打开？）：{path}") from error
+    export_protection.record_export(ws, actor, title, written, path, protected=bool(password), full_ids=True)
+    progress(len(ids), len(ids), "导出完成")
+    return ListExport(path, written)

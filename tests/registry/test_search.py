@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from station_app.services import registry
+from station_app.services import registry, registry_search
 from station_app.services.registry import parse_search
 
 from .conftest import search
@@ -105,9 +105,9 @@ def test_without_fts5_the_same_answers(town, monkeypatch):
     ws, admin, _people = town
     expected = {q: search(ws, admin, q) for q in ("张建国", "19900101", "5597", "刘梓豪", "1002x")}
     monkeypatch.setattr(registry.search_index, "has_fts", lambda _conn: False)
-    registry._FTS_BY_ENGINE.clear()
+    registry_search._FTS_BY_ENGINE.clear()
     assert {q: search(ws, admin, q) for q in expected} == expected
-    registry._FTS_BY_ENGINE.clear()
+    registry_search._FTS_BY_ENGINE.clear()
 
 
 def test_broad_and_selective_plans_agree(town):
@@ -115,6 +115,6 @@ def test_broad_and_selective_plans_agree(town):
     for text in ("张", "z", "610921", "5597"):
         flt = registry.RegistryFilter(search=text)
         with ws.read() as session:
-            answers = [registry._fetch_ids(session, registry.registry_statement(session, admin, flt, selective=s))
+            answers = [registry_search._fetch_ids(session, registry.registry_statement(session, admin, flt, selective=s))
                        for s in (True, False)]
         assert answers[0] == answers[1]
