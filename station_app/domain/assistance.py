@@ -11,6 +11,7 @@ from .entitlement import ILLNESS_CLASS, SUBJECT_LABELS, class_of_label, subject_
 from .enums import AssistanceStatus, SpecialGroup
 from .errors import ValidationError
 from .kpi import Ratio, assistance_fulfilment_rate
+from .money import yuan
 
 A = AssistanceStatus
 
@@ -35,9 +36,7 @@ _FULLWIDTH = {ord(c): ord(c) - 0xFEE0 for c in "０１２３４５６７８９�
 
 def fen_text(fen: int) -> str:
     """12300000 → "123,000.00" (yuan with thousands separators and two decimals)."""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(int(fen)), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
+    return yuan(fen, thousands=True)
 
 
 def parse_yuan(text: str, what: str = "金额") -> int:

@@ -26,11 +26,11 @@ from datetime import date
 from enum import StrEnum
 from typing import Callable, Iterable, Sequence
 
+from .money import yuan
+
 
 def _yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(int(fen)), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
+    return yuan(fen, thousands=True)
 
 
 # -- 救助对象类别 ---------------------------------------------------------------------------------

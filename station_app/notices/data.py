@@ -27,6 +27,7 @@ from station_app.domain.enums import (
     ResidentStatus,
     SpecialGroup,
 )
+from station_app.domain import money
 from station_app.domain.errors import NotFound, ValidationError
 from station_app.domain.kpi import enrollment_rate
 from station_app.domain.masking import MaskingPolicy
@@ -262,14 +263,8 @@ def iso_date(d: date | None) -> str:
 
 
 def yuan(fen: int | None) -> str:
-    return f"{(fen or 0) / 100:,.2f}"
-
-
-def _label(enum_cls, code: str | None, default: str = EMPTY) -> str:
-    try:
-        return enum_cls(code).label
-    except ValueError:
-        return default
+    """A notice shows 0.00 for no amount."""
+    return money.yuan(fen or 0, thousands=True)
 
 
 def special_group_text(codes: str | None) -> str:
@@ -348,7 +343,7 @@ def enrollment_status_text(r: EnrollmentRecord, short: bool = False) -> str:
     elif short:
         text = SHORT_STATUS.get(r.status, r.status)
     else:
-        text = _label(EnrollmentStatus, r.status, NOT_REGISTERED)
+        text = EnrollmentStatus.label_for(r.status, NOT_REGISTERED)
     return text + since_mark(r.resident_status, short)
 
 
@@ -357,7 +352,7 @@ def enrollment_rows(records: Iterable[EnrollmentRecord], policy: MaskingPolicy) 
     for n, r in enumerate(records, 1):
         rows.append([
             str(n), r.group_name or EMPTY, policy.name(r.head_name) or EMPTY, policy.name(r.name),
-            _label(Relation, r.relation), policy.id_number(r.id_number),
+            Relation.label_for(r.relation, EMPTY), policy.id_number(r.id_number),
             special_group_text(r.special_groups), r.subsidy_category or EMPTY,
             yuan(r.paid_fen) if r.paid_fen else EMPTY, yuan(r.subsidy_fen) if r.subsidy_fen else EMPTY,
             enrollment_status_text(r),
@@ -430,7 +425,7 @@ def chronic_status_text(status: str, issued_date: date | None, year: int,
         return "已认定待发卡"
     if status == CardStatus.APPLIED.value:
         return "申请待认定"
-    return _label(CardStatus, status)
+    return CardStatus.label_for(status, EMPTY)
 
 
 def chronic_rows(records: Iterable[ChronicRecord], policy: MaskingPolicy, disclosure: str,
@@ -708,13 +703,13 @@ def policy_highlights(session: Session, county_code: str, year: int) -> list[tup
     rates = sorted(rates, key=lambda r: order.get(r.hospital_level, 99))
     if rates:
         out.append(("住院报销比例", "，".join(
-            f"{_label(HospitalLevel, r.hospital_level, r.hospital_level)} {r.ratio_pct}%" for r in rates)))
+            f"{HospitalLevel.label_for(r.hospital_level, r.hospital_level)} {r.ratio_pct}%" for r in rates)))
     rules = sorted(session.scalars(select(SubsidyRule).where(
         SubsidyRule.county_code == county_code, SubsidyRule.year == year, SubsidyRule.deleted.is_(False))),
         key=lambda r: (r.level, r.special_group))
     if rules:
         out.append(("资助参保", "；".join(
-            f"{_label(SpecialGroup, r.special_group, r.special_group)}"
+            f"{SpecialGroup.label_for(r.special_group, r.special_group)}"
             f"{'全额资助' if r.full else '资助 ' + yuan(r.amount_fen).removesuffix('.00') + ' 元'}"
             for r in rules)))
     return out

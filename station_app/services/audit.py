@@ -117,7 +117,8 @@ class AuditFilter:
     text: str | None = None  # in the summary or the changed values
 
 
-def _loads(text: str) -> dict[str, Any]:
+def json_fields(text: str) -> dict[str, Any]:
+    """An audit entry's before/after JSON as a dict ({} for none or anything else)."""
     if not text:
         return {}
     try:
@@ -128,7 +129,7 @@ def _loads(text: str) -> dict[str, Any]:
 
 
 def _changes(before_json: str, after_json: str) -> tuple[FieldChange, ...]:
-    before, after = _loads(before_json), _loads(after_json)
+    before, after = json_fields(before_json), json_fields(after_json)
     out = []
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)

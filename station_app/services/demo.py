@@ -35,6 +35,7 @@ from station_app.domain.county_rules import PaymentRefused, decide_benefit_start
 from station_app.domain.errors import ValidationError
 from station_app.domain.idnumber import make_id
 from station_app.domain.names import pinyin_keys
+from station_app.store.base import chunks
 from station_app.store.models import (
     AssistanceCase,
     AssistanceReferral,
@@ -297,11 +298,6 @@ def _phone(rng: random.Random) -> str:
 
 def _cohort(birth_year: int) -> int:
     return 0 if birth_year < 1960 else 1 if birth_year < 1980 else 2 if birth_year < 2000 else 3
-
-
-def _chunks(rows: list[dict[str, Any]], size: int = CHUNK):
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
 
 
 # --------------------------------------------------------------------------- in-memory model
@@ -1584,7 +1580,7 @@ def _insert(ws: Workspace, session: Session, model: type, rows: list[dict[str, A
     nullable = [c.key for c in model.__table__.columns if c.nullable]
     rows = sorted(rows, key=lambda row: tuple(row.get(key) is None for key in nullable))
     count = 0
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows, CHUNK):
         count += ws.recorder.bulk_insert(session, model, chunk, summary=summary, record_outbox=False)
     return count
 

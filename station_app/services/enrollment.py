@@ -46,7 +46,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -63,6 +63,8 @@ from station_app.domain.enums import (
 )
 from station_app.domain.errors import NotFound, PermissionDenied, ValidationError
 from station_app.domain.kpi import Ratio, days_until, deadline_text, enrollment_rate
+from station_app.domain.money import yuan
+from station_app.store.base import chunks
 from station_app.store.models import (
     CountyYearSetting,
     Enrollment,
@@ -106,22 +108,8 @@ _MANAGED = ("status", "subsidy_category", "subsidy_fen", "paid_fen", "paid_date"
 _RELATION_ORDER = case({r.value: i for i, r in enumerate(Relation)}, value=Resident.relation, else_=99)
 
 
-def yuan(fen: int | None) -> str:
-    """400 元 shows as "400.00"; money is kept in 分."""
-    return "" if fen is None else f"{fen / 100:.2f}"
-
-
-def _label(enum, code: str | None) -> str:
-    if not code:
-        return ""
-    try:
-        return enum(code).label
-    except ValueError:
-        return code
-
-
 def status_label(code: str | None) -> str:
-    return NO_RECORD_LABEL if not code or code == NO_RECORD else _label(EnrollmentStatus, code)
+    return NO_RECORD_LABEL if not code or code == NO_RECORD else EnrollmentStatus.label_for(code)
 
 
 def groups_label(codes: str | None) -> str:
@@ -129,11 +117,6 @@ def groups_label(codes: str | None) -> str:
         return "、".join(g.label for g in SpecialGroup.parse_codes(codes))
     except ValueError:
         return codes or ""
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _age(birth: date | None, today: date) -> int | None:
@@ -392,7 +375,7 @@ def enrollment_rows(ws: Workspace, ids: Sequence[str], year: int, *, today: date
         names = place_names(session)
         setting = year_setting(session, ws.station.county_code, year) if ws.station else None
         premium = setting.premium_fen if setting else None
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(list(ids), _CHUNK):
             query = (select(Resident, Household.household_no, Household.head_name, Household.phone, Enrollment)
                      .select_from(Resident)
                      .outerjoin(Enrollment, _year_join(year))
@@ -407,10 +390,10 @@ def enrollment_rows(ws: Workspace, ids: Sequence[str], year: int, *, today: date
                     village=names.get(person.village_code, person.village_code or ""),
                     group=names.get(person.group_code, "") if person.group_code else "",
                     household_no=household_no or "", head_name=head_name or "",
-                    name=person.name, relation=_label(Relation, person.relation), sex=_label(Sex, person.sex),
+                    name=person.name, relation=Relation.label_for(person.relation), sex=Sex.label_for(person.sex),
                     age=_age(person.birth_date, today), id_number=person.id_number,
                     phone=person.phone or household_phone or "", groups=groups_label(person.special_groups),
-                    resident_status=_label(ResidentStatus, person.status),
+                    resident_status=ResidentStatus.label_for(person.status),
                     registered=person.status == ResidentStatus.REGISTERED.value,
                     status=status_label(code), status_code=code,
                     subsidy_category=record.subsidy_category if record else "",
@@ -418,7 +401,7 @@ def enrollment_rows(ws: Workspace, ids: Sequence[str], year: int, *, today: date
                     due_yuan=yuan(due) if due is not None else "",
                     paid_yuan=yuan(record.paid_fen) if record and record.paid_fen else "",
                     paid_date=record.paid_date if record else None,
-                    channel=_label(PaymentChannel, record.channel) if record else "",
+                    channel=PaymentChannel.label_for(record.channel) if record else "",
                     benefit_start=record.benefit_start if record else None,
                     note=(record.other_channel_note or record.note) if record else "",
                 )
@@ -632,7 +615,7 @@ def _load_gaps(session: Session, rules: _YearRules, resident_ids: Iterable[str])
         return
     covered: dict[str, dict[int, bool]] = defaultdict(dict)
     ids = list(dict.fromkeys(resident_ids))
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, _CHUNK):
         for rid, y, status in session.execute(select(Enrollment.resident_id, Enrollment.year, Enrollment.status).where(
                 Enrollment.resident_id.in_(chunk), Enrollment.year < rules.year, Enrollment.deleted.is_(False))):
             covered[rid][y] = status in _COVERED
@@ -680,7 +663,7 @@ def _check_channel(channel: str) -> str:
 
 
 def _not_registered(state: _State, what: str) -> ValidationError:
-    label = _label(ResidentStatus, state.resident_status)
+    label = ResidentStatus.label_for(state.resident_status)
     return ValidationError(f"{state.name}已{label.removeprefix('已')}，不能{what}；可登记为“无需参保”。",
                            field="status", code="not_registered")
 
@@ -811,7 +794,7 @@ _RECORD_COLUMNS = (Enrollment.id, Enrollment.village_code, Enrollment.row_versio
 
 def _load_states(session: Session, year: int, resident_ids: Sequence[str]) -> dict[str, _State]:
     states: dict[str, _State] = {}
-    for chunk in _chunks(list(dict.fromkeys(resident_ids))):
+    for chunk in chunks(list(dict.fromkeys(resident_ids)), _CHUNK):
         query = (select(Resident.id, Resident.village_code, Resident.name, Resident.status, Resident.special_groups,
                         Resident.birth_date, *_RECORD_COLUMNS)
                  .select_from(Resident).outerjoin(Enrollment, _year_join(year))
@@ -1318,14 +1301,14 @@ def unpaid_list(ws: Workspace, actor: Actor, year: int, *, village_code: str | N
                    Enrollment.status, Enrollment.subsidy_fen, Enrollment.subsidy_category)
         members_query = select(*columns).select_from(Resident).outerjoin(Enrollment, _year_join(year))
         member_rows: list = []
-        for chunk in _chunks(household_ids):
+        for chunk in chunks(household_ids, _CHUNK):
             member_rows += session.execute(members_query.where(
                 Resident.household_id.in_(chunk), Resident.deleted.is_(False),
                 Resident.status == ResidentStatus.REGISTERED.value)).all()
-        for chunk in _chunks(loose):
+        for chunk in chunks(loose, _CHUNK):
             member_rows += session.execute(members_query.where(Resident.id.in_(chunk))).all()
         households: dict[str, Any] = {}
-        for chunk in _chunks(household_ids):
+        for chunk in chunks(household_ids, _CHUNK):
             for row in session.execute(select(Household.id, Household.household_no, Household.head_name,
                                               Household.phone, Household.address, Household.group_code)
                                        .where(Household.id.in_(chunk))):

@@ -79,19 +79,6 @@ class ExportResult:
     title: str
 
 
-_LABEL_CACHE: dict[type, dict[str, str]] = {}
-
-
-def _label(enum, code: str | None) -> str:
-    """The Chinese label of a stored code (an unknown code is shown as is)."""
-    if not code:
-        return ""
-    labels = _LABEL_CACHE.get(enum)
-    if labels is None:
-        labels = _LABEL_CACHE[enum] = {m.value: m.label for m in enum}
-    return labels.get(code, code)
-
-
 def _groups_label(codes: str) -> str:
     try:
         return "、".join(g.label for g in SpecialGroup.parse_codes(codes))
@@ -426,8 +413,8 @@ def export_residents(ws: Workspace, actor: Actor, out: str | Path, *, village_co
         writer = book.sheet("居民花名册", title, _meta_line(scope, actor, None), RESIDENT_COLUMNS)
         _stream(writer, ((
             scope.village_names.get(village, village), scope.group_names.get(group, ""), number or "",
-            head or "", _label(Relation, relation), name, _label(Sex, sex), born, id_number, phone,
-            _groups_label(groups), _label(HouseholdCategory, category), _label(ResidentStatus, status),
+            head or "", Relation.label_for(relation), name, Sex.label_for(sex), born, id_number, phone,
+            _groups_label(groups), HouseholdCategory.label_for(category), ResidentStatus.label_for(status),
             address or "", note)
             for (village, group, number, head, relation, name, sex, born, id_number, phone, groups, category,
                  status, address, note) in records), len(records), progress)
@@ -480,11 +467,11 @@ def export_enrollment(ws: Workspace, actor: Actor, out: str | Path, *, year: int
         writer = book.sheet("参保台账", title, _meta_line(scope, actor, year), ENROLLMENT_COLUMNS)
         _stream(writer, ((
             scope.village_names.get(r.village_code, ""), scope.group_names.get(r.group_code, ""),
-            r.household_no or "", r.head_name or "", r.name, _label(Relation, r.relation), r.id_number,
+            r.household_no or "", r.head_name or "", r.name, Relation.label_for(r.relation), r.id_number,
             _groups_label(r.special_groups),
-            _label(EnrollmentStatus, r.status) if r.enrollment_id else NOT_RECORDED,
+            EnrollmentStatus.label_for(r.status) if r.enrollment_id else NOT_RECORDED,
             r.subsidy_category or "", _yuan(r.subsidy_fen) if r.subsidy_fen else None,
-            _yuan(r.paid_fen) if r.paid_fen else None, r.paid_date, _label(PaymentChannel, r.channel),
+            _yuan(r.paid_fen) if r.paid_fen else None, r.paid_date, PaymentChannel.label_for(r.channel),
             (r.other_channel_note or r.enrollment_note or ""))
             for r in records), len(records), progress)
         _enrollment_summary(book, scope, actor, year, records)
@@ -531,9 +518,9 @@ def export_unpaid(ws: Workspace, actor: Actor, out: str | Path, *, year: int, vi
         writer = book.sheet("未缴费清单", title, _meta_line(scope, actor, year), UNPAID_COLUMNS)
         _stream(writer, ((
             scope.village_names.get(r.village_code, ""), scope.group_names.get(r.group_code, ""),
-            r.household_no or "", r.head_name or "", r.household_phone or "", r.name, _label(Relation, r.relation),
+            r.household_no or "", r.head_name or "", r.household_phone or "", r.name, Relation.label_for(r.relation),
             r.id_number, r.phone, _groups_label(r.special_groups),
-            _label(EnrollmentStatus, r.status) if r.enrollment_id else NOT_RECORDED, "")
+            EnrollmentStatus.label_for(r.status) if r.enrollment_id else NOT_RECORDED, "")
             for r in records), len(records), progress)
         per_group: dict[tuple[str, str], tuple[set, int]] = {}
         for r in records:
@@ -579,8 +566,8 @@ def export_cards(ws: Workspace, actor: Actor, out: str | Path, *, village_code: 
         writer = book.sheet("慢特病卡", title, _meta_line(scope, actor, None), CARD_COLUMNS)
         _stream(writer, ((
             scope.village_names.get(p.village_code, ""), scope.group_names.get(p.group_code, ""), p.name,
-            _label(Sex, p.sex), p.id_number, p.phone, d.name if d else c.disease_code, d.category if d else "",
-            _label(CardStatus, c.status), c.applied_date, c.assessed_date, c.issued_date, c.card_no,
+            Sex.label_for(p.sex), p.id_number, p.phone, d.name if d else c.disease_code, d.category if d else "",
+            CardStatus.label_for(c.status), c.applied_date, c.assessed_date, c.issued_date, c.card_no,
             c.benefit_start, c.cancelled_date, c.cancel_reason, c.refused_reason)
             for c, p, d in records), len(records), progress)
         path = book.save()
@@ -616,9 +603,9 @@ def export_assistance(ws: Workspace, actor: Actor, out: str | Path, *, year: int
         _stream(writer, ((
             scope.village_names.get(p.village_code, ""), scope.group_names.get(p.group_code, ""), p.name,
             p.id_number, t.name if t else a.type_code, a.subject_category, a.hospital,
-            _label(HospitalLevel, a.hospital_level), a.admitted_on, a.discharged_on, _yuan(a.total_fen),
+            HospitalLevel.label_for(a.hospital_level), a.admitted_on, a.discharged_on, _yuan(a.total_fen),
             _yuan(a.basic_insurance_fen), _yuan(a.serious_illness_fen), _yuan(a.assistance_fen),
-            _yuan(a.self_pay_fen), _label(AssistanceStatus, a.status), a.applied_date, a.reviewed_date,
+            _yuan(a.self_pay_fen), AssistanceStatus.label_for(a.status), a.applied_date, a.reviewed_date,
             a.paid_date) for a, p, t in records), len(records), progress)
         path = book.save()
     return ExportResult(path, writer.rows, title)
@@ -653,7 +640,7 @@ def export_services(ws: Workspace, actor: Actor, out: str | Path, *, year: int |
         writer = book.sheet("服务记录", title, _meta_line(scope, actor, None, f"期间：{period or '全部'}"),
                               SERVICE_COLUMNS)
         _stream(writer, ((
-            s.service_date, _label(ServiceKind, s.kind), scope.village_names.get(p.village_code, ""),
+            s.service_date, ServiceKind.label_for(s.kind), scope.village_names.get(p.village_code, ""),
             scope.group_names.get(p.group_code, ""), p.name, p.phone, doctor or s.doctor_username, s.note)
             for s, p, doctor in records), len(records), progress)
         per_doctor: dict[str, dict[str, int]] = {}
@@ -709,9 +696,10 @@ def export(ws: Workspace, actor: Actor, kind: str, out: str | Path, *, year: int
 # -- the registry list as shown on screen ----------------------------------------------------------------
 
 EXPORT_COLUMNS = (
-    ("序号", 7), ("村", 12), ("村民小组", 9), ("户编号", 13), ("户主姓名", 10), ("与户主关系", 10),
-    ("姓名", 10), ("性别", 6), ("出生日期", 12), ("身份证号", 21), ("联系电话", 14), ("人员类别", 18),
-    ("状态", 7), ("参保状态", 12),
+    Column("序号", INT), Column("村", TEXT), Column("村民小组", TEXT, 9), Column("户编号", TEXT, 13),
+    Column("户主姓名", TEXT, 10), Column("与户主关系", TEXT, 10), Column("姓名", TEXT, 10),
+    Column("性别", TEXT, 6), Column("出生日期", DATE), Column("身份证号", ID), Column("联系电话", TEXT, 14),
+    Column("人员类别", TEXT, 18), Column("状态", TEXT, 7), Column("参保状态", TEXT, 12),
 )
 
 
@@ -724,77 +712,32 @@ class ListExport:
 def export_list(ws: Workspace, actor: Actor, ids: Sequence[str], out: str | Path, *, title: str = "居民花名册",
                 filters_text: str = "", year: int | None = None, progress: Progress | None = None,
                 password: str | None = None) -> ListExport:
-    """The list as filtered and sorted on screen, to xlsx (the ID number as text, never 1.1E+17).
+    """The registry list as filtered and sorted on screen, to xlsx (the ID number as text, never 1.1E+17).
 
-    With a password (or one set in ``export_protection.export_password``) the file is encrypted;
-    the export is audited either way."""
-    from . import export_protection
+    Ids outside the actor's villages are left out. With a password (or one set in
+    ``export_protection.export_password``) the file is encrypted; the export is audited either way."""
     from .registry_search import resident_rows
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
 
     progress = progress or _quiet
     ids = list(ids)
     with ws.read() as session:
         allowed = villages_in_scope(session, actor)
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("居民")
-    for i, (_title, width) in enumerate(EXPORT_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(i)].width = width
-    last = get_column_letter(len(EXPORT_COLUMNS))
-    sheet.merged_cells.add(f"A1:{last}1")
-    sheet.merged_cells.add(f"A2:{last}2")
-    sheet.freeze_panes = "A4"
-    head = WriteOnlyCell(sheet, title)
-    head.font = Font(bold=True, size=16)
-    head.alignment = Alignment(horizontal="center")
-    sheet.append([head])
     meta = "　".join(p for p in (filters_text, f"共 {len(ids)} 人", f"导出日期：{date.today():%Y-%m-%d}",
                                  f"导出人：{actor.display_name}") if p)
-    sheet.append([meta])
-    header = []
-    for title_text, _width in EXPORT_COLUMNS:
-        cell = WriteOnlyCell(sheet, title_text)
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="DDE7F0")
-        header.append(cell)
-    sheet.append(header)
     progress(0, len(ids), "导出")
-    written = 0
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start:start + 1000]
-        rows = resident_rows(ws, chunk, year=year)
-        for rid in chunk:
-            row = rows.get(rid)
-            if row is None or (allowed is not None and row["village_code"] not in allowed):
-                continue
-            written += 1
-            id_cell = WriteOnlyCell(sheet, row["id_number"])
-            id_cell.number_format = "@"
-            birth = WriteOnlyCell(sheet, row["birth_date"])
-            birth.number_format = "yyyy-mm-dd"
-            sheet.append([written, row["village"], row["group"], row["household_no"], row["head_name"],
-                          row["relation"], row["name"], row["sex"], birth, id_cell, row["phone"],
-                          row["special_groups"], row["status"], row["enrollment"]])
-        progress(min(start + len(chunk), len(ids)), len(ids), "导出")
-    path = Path(out)
-    if path.suffix.lower() != ".xlsx":
-        path = path.with_suffix(".xlsx")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    password = password if password is not None else export_protection.export_password.get()
-    try:
-        if password:  # built in memory: the plain workbook never touches the disk
-            buffer = io.BytesIO()
-            workbook.save(buffer)
-            temporary = path.with_name(f".{path.name}.part")
-            export_protection.write_protected(buffer, temporary, password)
-            os.replace(temporary, path)
-        else:
-            workbook.save(path)
-    except PermissionError as error:
-        raise ValidationError(f"无法写入文件（是否正在 Excel 中打开？）：{path}") from error
-    export_protection.record_export(ws, actor, title, written, path, protected=bool(password), full_ids=True)
+    with _Book(out, audit=(ws, actor, title), password=password) as book:
+        sheet = book.sheet("居民", title, meta, EXPORT_COLUMNS)
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            rows = resident_rows(ws, chunk, year=year)
+            for rid in chunk:
+                row = rows.get(rid)
+                if row is None or (allowed is not None and row["village_code"] not in allowed):
+                    continue
+                sheet.append([sheet.rows + 1, row["village"], row["group"], row["household_no"], row["head_name"],
+                              row["relation"], row["name"], row["sex"], row["birth_date"], row["id_number"],
+                              row["phone"], row["special_groups"], row["status"], row["enrollment"]])
+            progress(min(start + len(chunk), len(ids)), len(ids), "导出")
+        path = book.save()
     progress(len(ids), len(ids), "导出完成")
-    return ListExport(path, written)
+    return ListExport(path, sheet.rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -26,6 +25,7 @@ from station_app.store.models import (
     User,
 )
 
+from .audit import json_fields
 from .changes import Actor
 from .scope import check_village, place_names
 from .workspace import Workspace
@@ -78,16 +78,6 @@ class HistoryEntry:
     @property
     def detail(self) -> str:
         return self.summary or "；".join(c.text for c in self.changes)
-
-
-def _loads(text: str) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _local(at: datetime) -> datetime:
@@ -147,7 +137,7 @@ def resident_history(ws: Workspace, resident_id: str, actor: Actor | None = None
                                    .where(User.username.in_(usernames))).all()) if usernames else {}
         household_ids: set[str] = set()
         for e in entries:
-            for payload in (_loads(e.before_json), _loads(e.after_json)):
+            for payload in (json_fields(e.before_json), json_fields(e.after_json)):
                 if payload.get("household_id"):
                     household_ids.add(payload["household_id"])
         households = dict(session.execute(select(Household.id, Household.household_no)
@@ -155,7 +145,7 @@ def resident_history(ws: Workspace, resident_id: str, actor: Actor | None = None
         names = place_names(session)
     out: list[HistoryEntry] = []
     for e in entries:
-        before, after = _loads(e.before_json), _loads(e.after_json)
+        before, after = json_fields(e.before_json), json_fields(e.after_json)
         changes = []
         for key in sorted(set(before) | set(after), key=lambda k: list(_FIELD_LABELS).index(k)
                           if k in _FIELD_LABELS else 99):

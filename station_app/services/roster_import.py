@@ -28,7 +28,7 @@ from station_app.domain.errors import DomainError, PermissionDenied, ValidationE
 from station_app.domain.idnumber import IdNumberError, parse_id
 from station_app.domain.masking import mask_name
 from station_app.domain.names import pinyin_keys, validate_name, validate_phone
-from station_app.store.base import new_id, utcnow
+from station_app.store.base import chunks, new_id, utcnow
 from station_app.store.models import AuditEntry, Enrollment, Household, Place, Resident
 
 from . import backup as backup_service
@@ -629,16 +629,14 @@ def _mark_file_duplicates(rows: list[RowResult]) -> None:
                 row.status, row.duplicate_in_file = ERROR, True
 
 
-def _chunks(items: list, size: int = 500) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+_IN_CHUNK = 500  # ids per IN (...) list
 
 
 def _match_database(session: Session, rows: list[RowResult], in_scope: set[str], cancel: Cancel) -> None:
     """Rows whose ID number is already registered are skipped, or errors if the name differs."""
     wanted = [r for r in rows if r.id_number]
     found: dict[str, tuple[str, str, str | None, str | None]] = {}
-    for chunk in _chunks(sorted({r.id_number for r in wanted})):
+    for chunk in chunks(sorted({r.id_number for r in wanted}), _IN_CHUNK):
         if cancel():
             raise ImportCancelled()
         for rid, number, name, household_id, village in session.execute(
@@ -681,7 +679,7 @@ def _finish_households(session: Session, households: dict[tuple, HouseholdDraft]
             by_number.append((draft.village_code, draft.household_no))
     if by_number:
         found: dict[tuple[str, str], str] = {}
-        for chunk in _chunks(sorted({n for _v, n in by_number})):
+        for chunk in chunks(sorted({n for _v, n in by_number}), _IN_CHUNK):
             for hid, village, number in session.execute(select(Household.id, Household.village_code,
                                                                Household.household_no).where(
                     Household.household_no.in_(chunk), Household.deleted.is_(False))):
@@ -694,7 +692,7 @@ def _finish_households(session: Session, households: dict[tuple, HouseholdDraft]
     enroll_rows = [r for r in rows if r.status == EXISTS and r.enrollment_status and r.enrollment_year
                    and r.existing_village in in_scope]
     have: set[tuple[str, int]] = set()
-    for chunk in _chunks([r.existing_resident_id for r in enroll_rows]):
+    for chunk in chunks([r.existing_resident_id for r in enroll_rows], _IN_CHUNK):
         have.update(session.execute(select(Enrollment.resident_id, Enrollment.year).where(
             Enrollment.resident_id.in_(chunk), Enrollment.deleted.is_(False))).tuples())
     for row in enroll_rows:
@@ -739,19 +737,19 @@ def execute_plan(ws: Workspace, actor: Actor, plan: ImportPlan, *, progress: Pro
         if allowed is not None and any(r.village_code not in allowed for r in new_rows + enroll_rows):
             raise PermissionDenied("无权向其他村导入。")
         # Someone may have registered one of these people since the plan was made.
-        for chunk in _chunks([r.id_number for r in new_rows]):
+        for chunk in chunks([r.id_number for r in new_rows], _IN_CHUNK):
             clash = session.scalar(select(func.count()).select_from(Resident).where(
                 Resident.id_number.in_(chunk), Resident.deleted.is_(False)))
             if clash:
                 raise ValidationError("校验之后有人登记了表中的居民，请重新导入（已登记的会自动跳过）。")
         household_rows, household_ids = _new_households(session, plan, new_rows)
         done = 0
-        for batch in _chunks(household_rows, BATCH):
+        for batch in chunks(household_rows, BATCH):
             if cancel():
                 raise ImportCancelled()
             ws.recorder.bulk_insert(session, Household, batch, summary=f"花名册导入“{file_name}”：新增户")
         resident_ids: dict[int, str] = {}
-        for batch in _chunks(new_rows, BATCH):
+        for batch in chunks(new_rows, BATCH):
             if cancel():
                 raise ImportCancelled()
             values = []
@@ -764,7 +762,7 @@ def execute_plan(ws: Workspace, actor: Actor, plan: ImportPlan, *, progress: Pro
             ws.recorder.bulk_insert(session, Resident, values, summary=f"花名册导入“{file_name}”：新增居民")
             done += len(batch)
             progress(done, total, "写入居民")
-        for batch in _chunks(enroll_rows, BATCH):
+        for batch in chunks(enroll_rows, BATCH):
             if cancel():
                 raise ImportCancelled()
             values = [_enrollment_values(row, resident_ids.get(row.row_no) or row.existing_resident_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Iterator, Sequence, TypeVar
 
 from sqlalchemy import Boolean, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -16,6 +17,8 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+T = TypeVar("T")
 
 
 def new_id() -> str:
@@ -51,6 +54,12 @@ class SyncedMixin:
 
 
 SYNC_BOOKKEEPING_FIELDS = frozenset({"id", "updated_hlc", "row_version"})
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Slices of at most ``size`` (IN-lists under SQLite's variable limit, insert batches)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def utcnow() -> datetime:

@@ -6,8 +6,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-import ast
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
@@ -16,7 +14,7 @@ from station_app import paths
 from station_app.domain.errors import DomainError
 from station_app.store.db import engine_key
 
-if TYPE_CHECKING:  # Alembic costs ~0.2 s to import: only when a migration is really due
+if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -37,34 +35,17 @@ def alembic_config(connection=None) -> "Config":
     return cfg
 
 
-def _assigned_literals(path: Path) -> dict[str, object]:
-    """Top-level ``name = <literal>`` assignments of a revision file, read without running it."""
-    values: dict[str, object] = {}
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else (
-            node.target if isinstance(node, ast.AnnAssign) else None)
-        if isinstance(target, ast.Name) and node.value is not None:
-            try:
-                values[target.id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
-    return values
+def _script() -> "ScriptDirectory":
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
 
 
-def head_revision() -> str:
-    """The single head of the revision graph, read from the files (no Alembic import)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (paths.migrations_dir() / "versions").glob("*.py"):
-        values = _assigned_literals(path)
-        if "revision" not in values:
-            continue
-        revisions.add(str(values["revision"]))
-        down = values.get("down_revision")
-        parents.update([down] if isinstance(down, str) else list(down or ()))
-    heads = sorted(revisions - parents)
+def head_revision(script: "ScriptDirectory | None" = None) -> str:
+    """The single head of the revision graph, as Alembic's own script directory sees it."""
+    heads = (script or _script()).get_heads()
     if len(heads) != 1:
-        raise RuntimeError(f"migrations must have exactly one head, found {heads}")
+        raise RuntimeError(f"migrations must have exactly one head, found {sorted(heads)}")
     return heads[0]
 
 
@@ -129,13 +110,11 @@ def _known_revision(script: "ScriptDirectory", revision: str) -> bool:
 
 def ensure_current(engine: Engine, db_path: Path | None = None, backups: Path | None = None) -> MigrationResult:
     """Upgrade to head if behind; copy the file aside first when it already held a schema."""
-    head = head_revision()
+    script = _script()
+    head = head_revision(script)
     before = current_revision(engine)
     if before == head:
         return MigrationResult(before, head, None)
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(alembic_config())
     if before is not None and not _known_revision(script, before):
         raise SchemaTooNew("数据库版本比本程序新，请先升级本程序再打开此数据库。")
     backup_path = None

@@ -130,8 +130,17 @@ def test_migrations_are_found_from_the_wheel_layout(tmp_path, monkeypatch):
     assert Path(paths.resources_dir()) == fake_pkg / "_bundled" / "resources"
 
 
-def test_fast_head_matches_alembic():
-    """head_revision() reads the files itself (start-up speed); it must agree with Alembic."""
-    from alembic.script import ScriptDirectory
+def test_head_is_alembics_own_even_when_a_revision_names_its_parent_indirectly(tmp_path, monkeypatch):
+    """Issue 14.5: the head comes from Alembic's ScriptDirectory, not from parsing files with ast.
 
-    assert [migrate.head_revision()] == ScriptDirectory.from_config(migrate.alembic_config()).get_heads()
+    A revision whose ``down_revision`` is not a literal (here a name) was read as a second head
+    by the old file parser."""
+    newer = tmp_path / "migrations"
+    shutil.copytree(paths.migrations_dir(), newer)
+    head = migrate.head_revision()
+    (newer / "versions" / "9998_indirect.py").write_text(
+        f'PARENT = "{head}"\nrevision = "9998"\ndown_revision = PARENT\nbranch_labels = None\n'
+        "depends_on = None\n\n\ndef upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n",
+        encoding="utf-8")
+    monkeypatch.setattr(paths, "migrations_dir", lambda: newer)
+    assert migrate.head_revision() == "9998"

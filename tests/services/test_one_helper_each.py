@@ -1,0 +1,53 @@
+"""Issue 14.5: one money formatter, one enum-label lookup, one chunker, one xlsx writer (outside ui/)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from station_app.domain import money
+from station_app.domain.enums import CardStatus, Relation
+from station_app.notices import data as notice_data
+from station_app.services import enrollment
+
+ROOT = Path(__file__).resolve().parents[2] / "station_app"
+#: ui/ (another change), sync/ and the county server are cleaned up separately.
+SKIP = ("ui", "sync")
+
+
+def _defined(names: set[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in SKIP:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.name in names:
+                found.setdefault(node.name, []).append(str(rel))
+    return found
+
+
+def test_no_private_copies_of_the_shared_helpers():
+    found = _defined({"_label", "_chunks", "_yuan"})
+    # domain/roster.py's _label reads a header cell (another job); exports._yuan gives a number for a cell.
+    assert found == {"_label": ["domain/roster.py"], "_yuan": ["domain/entitlement.py", "services/exports.py"]}
+
+
+def test_one_money_formatter_with_the_old_outputs():
+    assert enrollment.yuan is money.yuan
+    assert [money.yuan(x) for x in (None, 0, 40000, 15050, -150, 123456789)] == [
+        "", "0.00", "400.00", "150.50", "-1.50", "1234567.89"]
+    assert money.yuan(12300000, thousands=True) == "123,000.00"
+    assert notice_data.yuan(None) == "0.00" and notice_data.yuan(123456) == "1,234.56"
+
+
+def test_labels_of_stored_codes():
+    assert Relation.label_for("head") == Relation.HEAD.label
+    assert Relation.label_for("unknown-code") == "unknown-code" and Relation.label_for(None) == ""
+    assert CardStatus.label_for(None, "—") == "—" and CardStatus.label_for("nonsense", "—") == "—"
+
+
+def test_one_xlsx_writer_for_the_registry_list():
+    for name in ("exports.py", "registry.py", "registry_search.py"):
+        source = (ROOT / "services" / name).read_text(encoding="utf-8")
+        assert "import openpyxl" not in source and "from openpyxl" not in source, name
