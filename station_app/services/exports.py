@@ -62,7 +62,8 @@ KIND_TITLES = {
 
 # Column kinds: how a value is written and how wide the column is by default.
 TEXT, ID, DATE, MONEY, INT = "text", "id", "date", "money", "int"
-_WIDTH = {TEXT: 12, ID: 21, DATE: 12, MONEY: 11, INT: 7}
+WRAP = "wrap"  # long text, wrapped, top-aligned (the import error report's reasons)
+_WIDTH = {TEXT: 12, ID: 21, DATE: 12, MONEY: 11, INT: 7, WRAP: 40}
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,10 @@ def _meta_line(scope: _Scope, actor: Actor, year: int | None, extra: str = "") -
 #
 # openpyxl builds an object per cell and serialises it through a generic XML writer: about
 # 45 µs a cell, a minute for a township's 60,000 residents. These sheets need only text,
-# numbers, dates and six fixed styles, so the XML is written directly (same file format, read
+# numbers, dates and a few fixed styles, so the XML is written directly (same file format, read
 # back by openpyxl in the tests, ~20× faster).
+# XlsxWriter's constant_memory mode, measured beside it (60,000 rows × 16 columns, same run),
+# took about 4× as long, so this stays the one writer: every xlsx the app writes goes through it.
 
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -156,8 +159,8 @@ _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _EPOCH = date(1899, 12, 30)
 # Style ids (cellXfs order in _STYLES).
-_S_TITLE, _S_META, _S_HEADER, _S_TEXT, _S_DATE, _S_MONEY = 1, 2, 3, 4, 5, 6
-_KIND_STYLE = {ID: _S_TEXT, DATE: _S_DATE, MONEY: _S_MONEY}
+_S_TITLE, _S_META, _S_HEADER, _S_TEXT, _S_DATE, _S_MONEY, _S_WRAP = 1, 2, 3, 4, 5, 6, 7
+_KIND_STYLE = {ID: _S_TEXT, DATE: _S_DATE, MONEY: _S_MONEY, WRAP: _S_WRAP}
 _FONT = '<name val="宋体"/><family val="3"/><charset val="134"/>'
 _STYLES = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <styleSheet xmlns="{_MAIN_NS}"><numFmts count="1"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/></numFmts>
@@ -168,13 +171,14 @@ _STYLES = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <border><left style="thin"><color rgb="FF808080"/></left><right style="thin"><color rgb="FF808080"/></right>
 <top style="thin"><color rgb="FF808080"/></top><bottom style="thin"><color rgb="FF808080"/></bottom><diagonal/></border></borders>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>
-<cellXfs count="7"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
+<cellXfs count="8"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>
 <xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1" applyAlignment="1"><alignment horizontal="center" vertical="center"/></xf>
 <xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1"><alignment horizontal="left" vertical="center"/></xf>
 <xf numFmtId="0" fontId="2" fillId="2" borderId="1" xfId="0" applyFont="1" applyFill="1" applyBorder="1" applyAlignment="1"><alignment horizontal="center" vertical="center" wrapText="1"/></xf>
 <xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
 <xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
-<xf numFmtId="2" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>
+<xf numFmtId="2" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>
+<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1"><alignment vertical="top" wrapText="1"/></xf></cellXfs>
 <cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>"""
 
 
@@ -204,9 +208,13 @@ def _attr(value: str) -> str:
 
 
 class _SheetWriter:
-    """One sheet streamed into the zip: merged title and meta line, frozen bold header, typed cells."""
+    """One sheet streamed into the zip: merged title and meta line, frozen bold header, typed cells.
 
-    def __init__(self, book: "_Book", name: str, title: str, meta: str, columns: Sequence[Column]):
+    Without a title or meta line the header moves up; ``freeze_columns`` also keeps the first
+    columns in view."""
+
+    def __init__(self, book: "XlsxBook", name: str, title: str | None, meta: str | None, columns: Sequence[Column],
+                 freeze_columns: int = 0):
         self.book = book
         self.name = name
         self.columns = list(columns)
@@ -216,7 +224,12 @@ class _SheetWriter:
         self._row = 0
         self.rows = 0
         last = self._letters[-1]
-        self._merges = [f"A1:{last}1", f"A2:{last}2"]
+        above = [line for line in (title, meta) if line is not None]
+        self.header_row = len(above) + 1
+        self._merges = [f"A{r}:{last}{r}" for r in range(1, len(above) + 1)]
+        first = f"{_column_letter(freeze_columns)}{self.header_row + 1}"
+        x_split = f' xSplit="{freeze_columns}"' if freeze_columns else ""
+        pane = "bottomRight" if freeze_columns else "bottomLeft"
         cols = "".join(
             f'<col min="{i}" max="{i}" width="{c.width or max(_WIDTH[c.kind], len(c.title) * 2 + 2)}" customWidth="1"/>'
             for i, c in enumerate(self.columns, start=1))
@@ -224,11 +237,14 @@ class _SheetWriter:
         self._out.write(
             f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{_MAIN_NS}" '
             f'xmlns:r="{_REL_NS}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr><sheetViews>'
-            '<sheetView workbookViewId="0"><pane ySplit="3" topLeftCell="A4" activePane="bottomLeft" '
-            'state="frozen"/><selection pane="bottomLeft" activeCell="A4" sqref="A4"/></sheetView></sheetViews>'
+            f'<sheetView workbookViewId="0"><pane{x_split} ySplit="{self.header_row}" topLeftCell="{first}" '
+            f'activePane="{pane}" state="frozen"/><selection pane="{pane}" activeCell="{first}" sqref="{first}"/>'
+            '</sheetView></sheetViews>'
             f'<sheetFormatPr defaultRowHeight="15"/><cols>{cols}</cols><sheetData>')
-        self._write_row([(title, _S_TITLE)], height=30)
-        self._write_row([(meta, _S_META)])
+        if title is not None:
+            self._write_row([(title, _S_TITLE)], height=30)
+        if meta is not None:
+            self._write_row([(meta, _S_META)])
         self._write_row([(c.title, _S_HEADER) for c in self.columns], height=32)
 
     def _write_row(self, cells: list[tuple[Any, int]], height: float | None = None) -> None:
@@ -264,14 +280,16 @@ class _SheetWriter:
 
     def close(self) -> None:
         merges = "".join(f'<mergeCell ref="{m}"/>' for m in self._merges)
+        if merges:
+            merges = f'<mergeCells count="{len(self._merges)}">{merges}</mergeCells>'
         self._out.write(
-            f'</sheetData><mergeCells count="{len(self._merges)}">{merges}</mergeCells>'
+            f'</sheetData>{merges}'
             '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
             '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/></worksheet>')
         self._out.close()
 
 
-class _Book:
+class XlsxBook:
     """An xlsx written to a temporary file next to the target and moved into place on save.
 
     Sheets are written one after the other (a zip takes one open member at a time).
@@ -294,10 +312,11 @@ class _Book:
         self._sheets: list[_SheetWriter] = []
         self._current: _SheetWriter | None = None
 
-    def sheet(self, name: str, title: str, meta: str, columns: Sequence[Column]) -> _SheetWriter:
+    def sheet(self, name: str, title: str | None, meta: str | None, columns: Sequence[Column], *,
+              freeze_columns: int = 0) -> _SheetWriter:
         if self._current is not None:
             self._current.close()
-        self._current = _SheetWriter(self, name, title, meta, columns)
+        self._current = _SheetWriter(self, name, title, meta, columns, freeze_columns)
         self._sheets.append(self._current)
         return self._current
 
@@ -313,7 +332,7 @@ class _Book:
         sheets = "".join(f'<sheet name="{_attr(s.name)}" sheetId="{i}" r:id="rId{i}"/>'
                          for i, s in enumerate(self._sheets, start=1))
         titles = "".join(f'<definedName name="_xlnm.Print_Titles" localSheetId="{i}">'
-                         f"'{_attr(s.name)}'!$3:$3</definedName>" for i, s in enumerate(self._sheets))
+                         f"'{_attr(s.name)}'!${s.header_row}:${s.header_row}</definedName>" for i, s in enumerate(self._sheets))
         head = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         self._zip.writestr("xl/workbook.xml", f'{head}<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
                            f'<bookViews><workbookView/></bookViews><sheets>{sheets}</sheets>'
@@ -361,7 +380,7 @@ class _Book:
         self._zip.close()
         self._temp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "_Book":
+    def __enter__(self) -> "XlsxBook":
         return self
 
     def __exit__(self, exc_type, _exc, _tb) -> None:
@@ -397,7 +416,7 @@ def export_residents(ws: Workspace, actor: Actor, out: str | Path, *, village_co
                      progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """居民花名册: every resident by village, group and household (the import reads it back)."""
     progress = progress or _quiet
-    with ws.read() as session, _Book(out, audit=(ws, actor, "residents"), password=password) as book:
+    with ws.read() as session, XlsxBook(out, audit=(ws, actor, "residents"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         # Plain columns, not ORM objects: 60,000 rows load in a fraction of the time.
         query = (select(Resident.village_code, Resident.group_code, Household.household_no, Household.head_name,
@@ -460,7 +479,7 @@ def export_enrollment(ws: Workspace, actor: Actor, out: str | Path, *, year: int
                       village_code: str | None = None, progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """居民参保情况台账 of a benefit year, with a per-group summary sheet."""
     progress = progress or _quiet
-    with ws.read() as session, _Book(out, audit=(ws, actor, "enrollment"), password=password) as book:
+    with ws.read() as session, XlsxBook(out, audit=(ws, actor, "enrollment"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         records = _enrollment_rows(session, scope.villages, year)
         title = f"{scope.township}{year}年度{KIND_TITLES['enrollment']}"
@@ -479,7 +498,7 @@ def export_enrollment(ws: Workspace, actor: Actor, out: str | Path, *, year: int
     return ExportResult(path, writer.rows, title)
 
 
-def _enrollment_summary(book: _Book, scope: _Scope, actor: Actor, year: int, records) -> None:
+def _enrollment_summary(book: XlsxBook, scope: _Scope, actor: Actor, year: int, records) -> None:
     statuses = [s.value for s in EnrollmentStatus]
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for r in records:
@@ -511,7 +530,7 @@ def export_unpaid(ws: Workspace, actor: Actor, out: str | Path, *, year: int, vi
                   progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """未缴费人员清单 (汉阴 "清单制"): by group and household, with phone numbers to call."""
     progress = progress or _quiet
-    with ws.read() as session, _Book(out, audit=(ws, actor, "unpaid"), password=password) as book:
+    with ws.read() as session, XlsxBook(out, audit=(ws, actor, "unpaid"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         records = _enrollment_rows(session, scope.villages, year, unpaid_only=True)
         title = f"{scope.township}{year}年度{KIND_TITLES['unpaid']}"
@@ -554,7 +573,7 @@ def export_cards(ws: Workspace, actor: Actor, out: str | Path, *, village_code: 
                  progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """门诊慢特病卡台账 (no free-text diagnosis: it is sensitive and stays in the station)."""
     progress = progress or _quiet
-    with ws.read() as session, _Book(out, audit=(ws, actor, "cards"), password=password) as book:
+    with ws.read() as session, XlsxBook(out, audit=(ws, actor, "cards"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         records = session.execute(
             select(ChronicCard, Resident, Disease)
@@ -588,7 +607,7 @@ def export_assistance(ws: Workspace, actor: Actor, out: str | Path, *, year: int
                       village_code: str | None = None, progress: Progress | None = None, password: str | None = None) -> ExportResult:
     """医疗救助台账; ``year`` filters by the application date's calendar year."""
     progress = progress or _quiet
-    with ws.read() as session, _Book(out, audit=(ws, actor, "assistance"), password=password) as book:
+    with ws.read() as session, XlsxBook(out, audit=(ws, actor, "assistance"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         query = (select(AssistanceCase, Resident, AssistanceType)
                  .join(Resident, Resident.id == AssistanceCase.resident_id)
@@ -627,7 +646,7 @@ def export_services(ws: Workspace, actor: Actor, out: str | Path, *, year: int |
     """
     progress = progress or _quiet
     start, end, period = _period(year, month)
-    with ws.read() as session, _Book(out, audit=(ws, actor, "services"), password=password) as book:
+    with ws.read() as session, XlsxBook(out, audit=(ws, actor, "services"), password=password) as book:
         scope = _scope(ws, session, actor, village_code)
         query = (select(ServiceEntry, Resident, User.display_name)
                  .join(Resident, Resident.id == ServiceEntry.resident_id)
@@ -725,7 +744,7 @@ def export_list(ws: Workspace, actor: Actor, ids: Sequence[str], out: str | Path
     meta = "　".join(p for p in (filters_text, f"共 {len(ids)} 人", f"导出日期：{date.today():%Y-%m-%d}",
                                  f"导出人：{actor.display_name}") if p)
     progress(0, len(ids), "导出")
-    with _Book(out, audit=(ws, actor, title), password=password) as book:
+    with XlsxBook(out, audit=(ws, actor, title), password=password) as book:
         sheet = book.sheet("居民", title, meta, EXPORT_COLUMNS)
         for start in range(0, len(ids), 1000):
             chunk = ids[start:start + 1000]

@@ -848,59 +848,28 @@ def default_report_path(source: Path) -> Path:
 
 def write_error_report(plan: ImportPlan, path: Path) -> Path:
     """The invalid rows as the clerk wrote them, with the reason per row; plus every row's outcome."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+    from .exports import ID, INT, TEXT, WRAP, Column, XlsxBook
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("错误行")
     id_columns = {c for c, f in plan.mapping.items() if f == "id_number"}
     labels = plan.table.labels
-    width = 2 + len(labels)
-    sheet.column_dimensions["A"].width = 8
-    sheet.column_dimensions["B"].width = 60
-    for i, label in enumerate(labels):
-        sheet.column_dimensions[get_column_letter(i + 3)].width = 22 if i in id_columns else max(10, len(label) * 2 + 4)
-    sheet.freeze_panes = "C3"
-    sheet.merged_cells.add(f"A1:{get_column_letter(max(width, 4))}1")
-    bold = Font(bold=True)
-    title = WriteOnlyCell(sheet, f"花名册导入错误报告：{plan.table.path.name}（工作表“{plan.table.sheet}”），"
-                                 f"共 {len(plan.errors)} 行未导入，生成于 {datetime.now():%Y-%m-%d %H:%M}")
-    title.font = Font(bold=True, size=13)
-    sheet.append([title])
-    header = []
-    fill = PatternFill("solid", fgColor="DDE7F0")
-    for text in ["原行号", "错误原因"] + labels:
-        cell = WriteOnlyCell(sheet, text)
-        cell.font, cell.fill = bold, fill
-        header.append(cell)
-    sheet.append(header)
-    wrap = Alignment(wrap_text=True, vertical="top")
-    for row in plan.errors:
-        reason = WriteOnlyCell(sheet, row.message)
-        reason.alignment = wrap
-        cells: list[Any] = [row.row_no, reason]
-        for i in range(len(labels)):
-            value = row.cells[i] if i < len(row.cells) else None
-            text = R.display_value(value) if value is not None else ""
-            cell = WriteOnlyCell(sheet, text)
-            cell.number_format = "@"  # IDs stay text when the clerk fixes and re-imports this file
-            cells.append(cell)
-        sheet.append(cells)
-    summary = workbook.create_sheet("逐行结果")
-    summary.column_dimensions["A"].width = 8
-    summary.column_dimensions["B"].width = 14
-    summary.column_dimensions["C"].width = 12
-    summary.column_dimensions["D"].width = 60
-    summary.freeze_panes = "A2"
-    summary.append([WriteOnlyCell(summary, t) for t in ("原行号", "结果", "姓名", "说明")])
-    for row in plan.rows:
-        summary.append([row.row_no, row.status_label, row.name, row.message])
-    workbook.save(path)
-    return path
+    # Every original value as text ("@"), so IDs stay text when the clerk fixes and re-imports this file.
+    columns = [Column("原行号", INT, 8), Column("错误原因", WRAP, 60)] + [
+        Column(label, ID, 22 if i in id_columns else max(10, len(label) * 2 + 4)) for i, label in enumerate(labels)]
+    title = (f"花名册导入错误报告：{plan.table.path.name}（工作表“{plan.table.sheet}”），"
+             f"共 {len(plan.errors)} 行未导入，生成于 {datetime.now():%Y-%m-%d %H:%M}")
+    with XlsxBook(path, password="") as book:
+        sheet = book.sheet("错误行", title, None, columns, freeze_columns=2)
+        for row in plan.errors:
+            values: list[Any] = [row.row_no, row.message]
+            for i in range(len(labels)):
+                value = row.cells[i] if i < len(row.cells) else None
+                values.append(R.display_value(value) if value is not None else "")
+            sheet.append(values)
+        summary = book.sheet("逐行结果", None, None, [Column("原行号", INT, 8), Column("结果", TEXT, 14),
+                                                      Column("姓名", TEXT, 12), Column("说明", TEXT, 60)])
+        for row in plan.rows:
+            summary.append([row.row_no, row.status_label, row.name, row.message])
+        return book.save()
 
 
 # -- the whole use case ----------------------------------------------------------------------------
