@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,8 +87,11 @@ def backup_copy(db_path: Path, reason: str, backups: Path | None = None, key: by
 
     backups = backups or paths.backups_dir()
     backups.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = backups / f"{db_path.stem}-{reason}-{stamp}.db"
+    when = datetime.now()
+    target = backups / f"{db_path.stem}-{reason}-{when:%Y%m%d-%H%M%S}.db"
+    while target.exists():  # two copies in one second: never overwrite one, keep the names parseable
+        when += timedelta(seconds=1)
+        target = backups / f"{db_path.stem}-{reason}-{when:%Y%m%d-%H%M%S}.db"
     if key is None:
         key = encryption.known_key(db_path)  # None for a plaintext file
     encryption.copy_database(db_path, key, target, key)

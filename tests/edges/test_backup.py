@@ -192,3 +192,12 @@ def test_cli_backup_list_and_restore(township_ws, tmp_path, capsys):
     broken = corrupt(manual.path, tmp_path / "broken.db")
     assert main(["restore", str(broken), "--yes", "--db", str(db), "--backups", str(folder)]) == 1
     assert "已损坏" in capsys.readouterr().err
+
+
+def test_two_backups_in_the_same_second_are_both_kept(workspace, tmp_path):
+    from station_app.services.backup import backup_now
+
+    folder = tmp_path / "backups"
+    first = backup_now(workspace.db_path, "manual", folder)
+    second = backup_now(workspace.db_path, "manual", folder)
+    assert first.path != second.path and first.path.exists() and second.path.exists()
