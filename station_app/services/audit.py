@@ -29,6 +29,8 @@ TABLE_LABELS = {
     "reimbursement_rate": "报销比例", "subsidy_rule": "资助规则", "sync_state": "同步设置",
     "sync_conflict": "同步冲突", "sync_outbox": "待上传修改", "audit_log": "操作日志",
     "settlement": "结算", "settlement_review": "待落实不适用", "burden_alert": "高额费用预警",
+    "assistance_rule": "救助规则", "burden_alert_rule": "高额费用预警规则", "county_rule": "县级规则",
+    "qa_entry": "政策问答", "outreach": "催缴/提醒记录",
 }
 ACTION_LABELS = {
     "insert": "新增", "update": "修改", "delete": "作废", "import_roster": "导入花名册",
@@ -50,6 +52,11 @@ ACTION_LABELS = {
     "sync_settings": "同步设置", "sync_conflict_mine": "冲突：保留本站的值", "sync_conflict_theirs": "冲突：采用县服务器的值",
     "outreach_record": "记录催缴/提醒结果",
     "settlement_not_applicable": "标记不适用", "burden_alert_decide": "研判高额费用预警",
+    "chronic_follow_enrollment": "慢病卡随参保调整", "chronic_resume": "慢病卡恢复", "chronic_review": "慢病卡复审",
+    "chronic_suspend": "慢病卡暂停", "enrollment_confirm_other_channel": "确认其他渠道参保", "export": "导出数据",
+    "merge_person": "合并重复居民", "provision_county": "县级开通", "provision_users": "开通用户",
+    "qa_add": "新增政策问答", "qa_edit": "修改政策问答", "qa_remove": "删除政策问答",
+    "renumber_duplicate_household": "重排重复户号", "reveal": "查看完整身份证号/电话", "sync_tls_pin": "固定县服务器证书",
 }
 #: Actions named after a status: enrollment_paid → 登记参保：已缴费 (see action_label).
 ACTION_PREFIXES = (
@@ -89,6 +96,14 @@ FIELD_LABELS = {
     "updated_hlc": "修改时间戳", "data_json": "公示数据", "sha256": "校验码", "reason": "原因",
     "result": "结果", "promised_date": "承诺缴费日期", "list_kind": "清单", "done_by": "办理人",
     "suggested_fen": "建议救助", "deviation_reason": "调整原因", "policy_self_pay_fen": "政策范围内自付",
+    "subject_class": "救助对象分类", "self_referred_ratio_pct": "未转诊救助比例（%）",
+    "tilt_threshold_fen": "倾斜救助起点", "tilt_ratio_pct": "倾斜救助比例（%）", "tilt_limit_fen": "倾斜救助上限",
+    "validity_months": "有效月数", "burden_fen": "自付费用", "threshold_fen": "预警线", "decided_by": "研判人",
+    "decided_on": "研判日期", "income_share_pct": "占收入比例（%）", "replaces_id": "替代的公示",
+    "change_reason": "更正原因", "topic": "主题", "question": "问题", "answer": "答复",
+    "settlement_no": "结算单号", "settled_on": "结算日期", "route": "就医路径", "settlement_id": "结算记录",
+    "subject_since": "对象认定日期", "review_due": "复审日期", "suspended_date": "暂停日期",
+    "suspend_reason": "暂停原因", "done_on": "办理日期",
 }
 #: Fields whose stored code has a Chinese label (enums.py).
 _CODED_FIELDS = {

@@ -25,7 +25,7 @@ from station_app.ui.sections import SECTIONS
 from tests.counter_ui.catalogue import dialogs, show
 
 #: Latin a user may see: units and names that are Latin in Chinese use too.
-ALLOWED = {"PDF", "Excel", "APP", "ID", "USB", "CSV", "Ctrl", "xlsx", "zs", "http", "https", "A4", "A3", "Tab",
+ALLOWED = {"PDF", "Excel", "APP", "ID", "USB", "CSV", "Ctrl", "Shift", "xlsx", "zs", "http", "https", "A4", "A3", "Tab",
            "Enter", "X", "QQ", "WiFi", "IT", "yyyy", "MM", "dd"}
 #: A Latin word on its own — not part of a code with digits or a dash (卡号 MT2026…, 610921103-ZX).
 LATIN = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z]+(?![A-Za-z0-9_\-])")
@@ -124,7 +124,9 @@ def test_the_audit_log_shows_actions_tables_fields_and_values_in_chinese(qtbot, 
     with demo.ws.read() as session:  # account names (cy01, admin) are identifiers people type
         accounts = set(session.scalars(select(User.username)))
     for row in rows:
-        assert not latin_words(" ".join(str(x) for x in row)) - accounts, row
+        assert not latin_words(" ".join(str(x) for x in row[:4])) - accounts, row  # who, what, which table
+        if row[2] != "更新参考数据":  # the county's own reference texts are shown as the county wrote them
+            assert not latin_words(str(row[4])) - accounts, row
     for combo in (page.table_filter, page.action_filter):
         items = [combo.itemText(i) for i in range(combo.count())]
         assert not any(latin_words(t) for t in items), items

@@ -95,7 +95,7 @@ def test_the_printout_is_compact(qtbot, demo, window_for):
     from station_app.ui.sections.enrollment_tab import unpaid_html
 
     _tab, dialog = _open_list(qtbot, window_for(demo.clerk))
-    groups = dialog.data.groups * 5  # a township-sized list: several pages
+    groups = dialog.data.groups * 8  # a township-sized list: several pages
     people = sum(len(h.unpaid) for g in groups for h in g.households)
     assert people >= 200
     printer = QPrinter(QPrinter.PrinterMode.HighResolution)

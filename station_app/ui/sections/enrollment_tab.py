@@ -801,7 +801,7 @@ _NOWRAP = " style='white-space:nowrap'"
 
 
 def unpaid_html(data: svc.UnpaidList, title: str, outcomes: dict[str, Any] | None = None) -> str:
-    """The unpaid list as one compact table per group, for QTextDocument printing.
+    """The unpaid list as one compact table (a spanning row per group), for QTextDocument printing.
 
     One row a person (the household's number, head and phone only on its first row), small
     type, tight cells, phones kept on one line; 催缴情况 carries the last recorded outcome.
@@ -815,10 +815,13 @@ def unpaid_html(data: svc.UnpaidList, title: str, outcomes: dict[str, Any] | Non
              + f"。打印日期 {date.today():%Y-%m-%d}</p>"]
     head = "".join(f"<th{_NOWRAP}>{h}</th>" for h in ("户号", "户主", "户电话", "姓名", "关系", "年龄", "本人电话",
                                                        "人员类别", "应缴", "已缴/在册", "催缴情况"))
+    # One table for the whole list, its header repeated on every page (<thead>); a group is one
+    # spanning row, not a heading plus a new table (small groups cost a third of a page each).
+    parts.append("<table border='1' cellspacing='0' cellpadding='1' width='100%'>")
+    parts.append(f"<thead><tr style='background:#dde7f0'>{head}</tr></thead>")
     for group in data.groups:
-        parts.append(f"<p><b>{e(group.title)}</b>　未缴 {len(group.households)} 户 {group.people} 人</p>")
-        parts.append("<table border='1' cellspacing='0' cellpadding='1' width='100%'>")
-        parts.append(f"<tr style='background:#dde7f0'>{head}</tr>")
+        parts.append(f"<tr><td colspan='11' style='background:#eef2f6'><b>{e(group.title)}</b>"
+                     f"　未缴 {len(group.households)} 户 {group.people} 人</td></tr>")
         for h in group.households:
             flag = "★" if h.only_old_young_paid else ""
             for i, m in enumerate(h.unpaid):
@@ -834,7 +837,7 @@ def unpaid_html(data: svc.UnpaidList, title: str, outcomes: dict[str, Any] | Non
                          f"<td align='center'>{f'{h.covered}/{h.members}' if first else ''}</td>",
                          f"<td>{e(outcome.text) if outcome else ''}</td>"]
                 parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</table>")
+    parts.append("</table>")
     return "".join(parts)
 
 
