@@ -255,3 +255,24 @@ class NoticeKind(LabelledEnum):
         "enrollment": "参保情况", "chronic": "慢病卡办享情况",
         "assistance": "医疗救助待遇享受情况", "policy": "医保惠民政策",
     }
+
+
+class OutreachList(LabelledEnum):
+    """The work lists a doctor calls through (issue 10)."""
+
+    UNPAID = "unpaid"
+    REFILL = "refill"
+    __labels__ = {"unpaid": "未缴清单", "refill": "续药提醒"}  # type: ignore[assignment]
+
+
+class OutreachResult(LabelledEnum):
+    """What a call or visit came to: 打通/未接/已承诺/拒缴/已缴 (issue 10 finding 7)."""
+
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    PROMISED = "promised"
+    REFUSED = "refused"
+    PAID = "paid"
+    __labels__ = {  # type: ignore[assignment]
+        "reached": "已打通", "no_answer": "未接通", "promised": "已承诺", "refused": "拒缴", "paid": "已缴",
+    }

@@ -50,20 +50,56 @@ class Dashboard:
     def target(self, key: str) -> float | None:
         """The county's target for a figure, or None: a figure is labelled a target only if set."""
         return self.figures.targets.get(key) if self.figures else None
+    #: People on the year's 未缴清单 with a recorded call/visit outcome (services.outreach).
+    unpaid_contacted: int = 0
 
     @property
     def latest_usage(self) -> Ratio | None:
         with_holders = [m for m in self.usage if m.holders]
         return with_holders[-1].rate if with_holders else None
 
+    @property
+    def last_complete_month(self) -> MonthlyUsage | None:
+        """卡月使用率 of the last whole month: the current month is never the headline (0.0% on day 1)."""
+        complete = [m for m in self.usage[:-1] if m.holders]
+        return complete[-1] if complete else None
 
-def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None) -> Dashboard:
-    """The KPIs the 工作台 shows, for the actor's scope; runs on a worker thread."""
+    @property
+    def month_to_date(self) -> MonthlyUsage | None:
+        return self.usage[-1] if self.usage else None
+
+
+def narrowed_to_village(ws: Workspace, actor: Actor, village_code: str | None) -> Actor:
+    """The actor as seen through one of their villages, for reading the 工作台 of that village.
+
+    Scope follows ``place_code`` (services.scope): the same person with a village as place
+    reads exactly that village's figures through the same services. Only for reads — the
+    village must be in the actor's scope (checked here).
+    """
+    if not village_code:
+        return actor
+    from station_app.domain.enums import Role
+
+    from .scope import check_village
+
+    with ws.read() as session:
+        check_village(session, actor, village_code)
+    role = Role.TOWNSHIP_CLERK.value if actor.role == Role.ADMIN.value else actor.role  # admin: unscoped otherwise
+    return Actor(actor.username, actor.display_name, role, village_code, actor.station_code)
+
+
+def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None,
+                   village_code: str | None = None) -> Dashboard:
+    """The KPIs the 工作台 shows, for the actor's scope (or one village of it); runs on a worker thread."""
     today = today or date.today()
+    actor = narrowed_to_village(ws, actor, village_code)
     year = enrollment.default_year(ws, today)
     info = enrollment.year_info(ws, year, actor=actor, today=today) if year else None
     kpis = enrollment.enrollment_kpis(ws, actor, year) if year else None
     unpaid = kpis.unpaid if kpis else 0  # 在册 only: the unpaid list (docs/FIGURES.md)
+    from . import outreach
+
+    contacted = sum(outreach.outcome_counts(ws, actor, "unpaid", year=year).values()) if year else 0
     reminders = chronic.refill_reminders(ws, actor, today=today)
     overdue = sum(1 for r in reminders if r.days_left < 0)
     figs = figures.load_figures(ws, actor, today=today)
@@ -77,4 +113,5 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None) ->
         services=service_log.service_counts(ws, actor, today=today),
         fulfilment=entitlement.year_entitlements(ws, actor, today.year),
         figures=figs, in_force_year=in_force, in_force_kpis=in_force_kpis,
+        unpaid_contacted=contacted,
     )

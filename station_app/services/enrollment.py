@@ -58,6 +58,7 @@ from station_app.domain.enums import (
     PlaceLevel,
     Relation,
     ResidentStatus,
+    Role,
     Sex,
     SpecialGroup,
 )
@@ -1014,6 +1015,7 @@ def apply_suggested_subsidies(ws: Workspace, actor: Actor, year: int, resident_i
     """
     started = time.perf_counter()
     result = BulkResult()
+    require_year_manager(actor, "套用资助建议")
     with ws.unit_of_work(actor, "enrollment_apply_subsidies") as session:
         rules = _year_rules(ws, session, year)
         rules.require_setting()
@@ -1073,6 +1075,17 @@ class NewYearResult:
                 f"（全额资助），定额资助待缴 {self.partial:,} 人{verify}，其余为未缴费。")
 
 
+def require_year_manager(actor: Actor, what: str) -> None:
+    """Year-level bulk operations (开始新年度, 套用资助建议) belong to the 乡镇医保专干 or an admin
+    (issue 10: a 村医 saw and could run the township's bulk buttons)."""
+    if actor.role not in (Role.TOWNSHIP_CLERK.value, Role.ADMIN.value):
+        raise PermissionDenied(f"只有乡镇医保专干或管理员可以{what}。")
+
+
+def may_manage_year(actor: Actor) -> bool:
+    return actor.role in (Role.TOWNSHIP_CLERK.value, Role.ADMIN.value)
+
+
 def new_year_plan(ws: Workspace, actor: Actor, year: int) -> tuple[int, int]:
     """(records to create, records already there) for the confirmation question."""
     with ws.read() as session:
@@ -1093,6 +1106,7 @@ def start_new_year(ws: Workspace, actor: Actor, year: int, *, progress: Progress
     """
     started = time.perf_counter()
     progress = progress or (lambda _d, _t, _m: None)
+    require_year_manager(actor, "开始新年度")
     with ws.unit_of_work(actor, "enrollment_new_year") as session:
         rules = _year_rules(ws, session, year)
         if rules.setting is None:

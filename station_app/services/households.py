@@ -66,6 +66,8 @@ def clean_resident(data: ResidentInput, *, today: date | None = None) -> CleanRe
     name = validate_name(data.name)
     info = parse_id(data.id_number, today=today)
     phone = validate_phone(data.phone)
+    if not data.relation:  # the form starts at 「请选择」, not at a silent 「其他」
+        raise ValidationError("请选择与户主的关系。", field="relation")
     try:
         relation = Relation(data.relation).value
     except ValueError:

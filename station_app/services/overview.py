@@ -104,11 +104,14 @@ def _enrollment_counts(session: Session, villages: list[str], year: int) -> tupl
     return covered, required
 
 
-def station_overview(ws: Workspace, *, today: date | None = None, with_enrollment: bool = True) -> Overview:
+def station_overview(ws: Workspace, *, today: date | None = None, with_enrollment: bool = True,
+                     actor=None) -> Overview:
     """Figures for this station's villages; zeros (and no year) before first-run set-up.
 
     ``with_enrollment=False`` skips the 参保率 counts, for callers that compute them fully
-    (the 工作台 uses services.enrollment.enrollment_kpis).
+    (the 工作台 uses services.enrollment.enrollment_kpis). With an ``actor`` the figures are
+    those of the actor's scope: a 村医 sees their village under the village's name, never the
+    township's totals.
     """
     today = today or date.today()
     station = ws.station
@@ -118,6 +121,14 @@ def station_overview(ws: Workspace, *, today: date | None = None, with_enrollmen
             return Overview("", "", 0, 0, 0, None, 0, 0, pending)
         place_name = session.scalar(select(Place.name).where(Place.code == station.place_code)) or ""
         villages = station_village_codes(session, station)
+        if actor is not None:
+            from .scope import villages_in_scope
+
+            allowed = villages_in_scope(session, actor)
+            if allowed is not None:
+                villages = [v for v in villages if v in allowed]
+                if len(allowed) == 1 and actor.place_code in allowed:
+                    place_name = session.scalar(select(Place.name).where(Place.code == actor.place_code)) or ""
         households = session.scalar(select(func.count()).select_from(Household).where(
             Household.deleted.is_(False), Household.village_code.in_(villages))) or 0
         residents = session.scalar(select(func.count()).select_from(Resident).where(

@@ -465,6 +465,26 @@ class QaEntry(SyncedMixin, Base):
     answer: Mapped[str] = mapped_column(Text)
 
 
+class Outreach(SyncedMixin, Base):
+    """One call or visit of a work list (未缴清单, 续药提醒) and its outcome (issue 10: 应办尽办).
+
+    Synced like the service log, so the next person working the list (the clerk, a colleague
+    at the township) sees who was called, when, and what they said.
+    """
+
+    __tablename__ = "outreach"
+    __table_args__ = (Index("ix_outreach_list", "list_kind", "year"),)
+
+    resident_id: Mapped[str] = mapped_column(ForeignKey("resident.id"), index=True)
+    list_kind: Mapped[str] = mapped_column(String(12))  # OutreachList: unpaid | refill
+    year: Mapped[int | None] = mapped_column(Integer)  # the enrollment year of an 未缴 list
+    result: Mapped[str] = mapped_column(String(12))  # OutreachResult
+    promised_date: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    done_on: Mapped[date] = mapped_column(Date)
+    done_by: Mapped[str] = mapped_column(String(40))
+
+
 # --------------------------------------------------------------------------- notices
 
 

@@ -9,7 +9,8 @@ from urllib.parse import urlparse
 
 from sqlalchemy import func, select
 
-from station_app.domain.errors import ValidationError
+from station_app.domain.enums import Role
+from station_app.domain.errors import PermissionDenied, ValidationError
 from station_app.services.changes import Actor
 from station_app.services.workspace import Workspace
 from station_app.store.models import OutboxOp, SyncConflict, SyncState
@@ -77,6 +78,9 @@ def set_server(ws: Workspace, actor: Actor, url: str, token: str | None = None) 
     The token lives in this station's database like its other data: whoever holds the file
     holds the station already.
     """
+    if actor.role not in (Role.TOWNSHIP_CLERK.value, Role.ADMIN.value):
+        # The county server address and token decide where the whole station's data goes.
+        raise PermissionDenied("只有乡镇医保专干或管理员可以修改县服务器地址和同步令牌。")
     url = check_server_url(url)
     token = (token or "").strip()
     if token and (len(token) < 20 or any(c.isspace() for c in token)):

@@ -15,7 +15,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QLibraryInfo, QLocale, QSettings, Qt, QTranslator
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
@@ -60,12 +60,46 @@ def install_fonts(app: QApplication) -> str | None:
     return family
 
 
+#: Qt's own catalogues: standard buttons (是/否/确定/取消), print and file dialogs, context menus.
+QT_CATALOGUES = ("qtbase_zh_CN",)
+
+
+def qt_translation_dirs() -> list[Path]:
+    """Where Qt's .qm files are: PySide6's folder, or beside the frozen bundle (installer spec)."""
+    return [Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)),
+            paths.bundle_dir() / "qt_translations"]
+
+
+def install_translations(app: QApplication) -> list[str]:
+    """Load Qt's zh_CN catalogues once per application; returns the ones loaded.
+
+    Without them QMessageBox shows Yes/No/OK and the print preview English tooltips.
+    """
+    QLocale.setDefault(QLocale(QLocale.Language.Chinese, QLocale.Country.China))
+    loaded: list[str] = getattr(app, "_station_translations", None) or []
+    if loaded:
+        return [t.objectName() for t in loaded]
+    for name in QT_CATALOGUES:
+        for folder in qt_translation_dirs():
+            translator = QTranslator(app)
+            if translator.load(name, str(folder)):
+                translator.setObjectName(name)
+                app.installTranslator(translator)
+                loaded.append(translator)
+                break
+        else:
+            logger.warning("Qt translation %s not found; standard buttons stay in English", name)
+    app._station_translations = loaded  # keep the translators alive with the app
+    return [t.objectName() for t in loaded]
+
+
 def create_application(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else sys.argv[:1])
     app.setApplicationName(paths.APP_NAME)
     app.setOrganizationName(paths.APP_AUTHOR)
+    install_translations(app)
     install_fonts(app)
     app.setStyleSheet(STYLESHEET)
     return app

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QScrollArea,
     QStackedWidget,
     QWidget,
 )
@@ -27,7 +29,8 @@ from .tasks import TaskManager
 logger = logging.getLogger(__name__)
 
 GEOMETRY_KEY = "main_window/geometry"
-SYNC_REFRESH_MS = 60_000
+#: Writes within this many ms of each other refresh the status bar once.
+SYNC_COALESCE_MS = 150
 NAV_ITEM_HEIGHT = 46
 
 
@@ -45,6 +48,50 @@ def sync_status_text(pending: int | None, server_configured: bool = False, *, co
     count = "…" if pending is None else f"{pending:,}"
     text = f"同步：{server} · 待上传 {count} 条"
     return text + (f" · 冲突 {conflicts} 条待处理" if conflicts else "")
+
+
+class PageScroll(QScrollArea):
+    """Holds a page; its size hints never push the main window wider or taller.
+
+    The page fills the viewport and scrolls only below its minimum size. (QScrollArea's own
+    widgetResizable gives a page with word-wrapped labels its *preferred* height-for-width,
+    which put the 居民档案 buttons below the edge of a 1366×768 screen.)
+    """
+
+    def __init__(self, page: QWidget):
+        super().__init__()
+        self.page = page
+        self.setWidget(page)
+        self.setWidgetResizable(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        page.installEventFilter(self)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(200, 200)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(800, 600)
+
+    def fit_page(self) -> None:
+        need = self.page.minimumSizeHint().expandedTo(self.page.minimumSize())
+        view = self.maximumViewportSize()
+        width = max(view.width(), need.width())
+        height = max(view.height(), need.height())
+        if width > view.width():  # a horizontal bar takes room from the height
+            height = max(view.height() - self.horizontalScrollBar().sizeHint().height(), need.height())
+        if height > view.height():
+            width = max(view.width() - self.verticalScrollBar().sizeHint().width(), need.width())
+        if self.page.size() != QSize(width, height):
+            self.page.resize(width, height)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.fit_page()
+        super().resizeEvent(event)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.page and event.type() == QEvent.Type.LayoutRequest:
+            self.fit_page()
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -107,10 +154,14 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         self.show_section(SECTIONS[0].key)
 
+        # One source for the status bar and the 同步 page (sync_status), re-read when something
+        # was written (a save, a sync, the server settings) — not on a 60 s timer. Several
+        # writes in a row are coalesced into one read.
         self._sync_timer = QTimer(self)
-        self._sync_timer.setInterval(SYNC_REFRESH_MS)
+        self._sync_timer.setSingleShot(True)
+        self._sync_timer.setInterval(SYNC_COALESCE_MS)
         self._sync_timer.timeout.connect(self.refresh_sync_status)
-        self._sync_timer.start()
+        tasks.data_changed.connect(self._data_changed)
         self.refresh_sync_status()
 
     # -- sections ---------------------------------------------------------------------------
@@ -142,11 +193,45 @@ class MainWindow(QMainWindow):
             replaced = getattr(page, "restored", None)
             if replaced is not None:
                 replaced.connect(self.workspace_replaced.emit)
-            self._holders[section.key].layout().addWidget(page)
+            opener = getattr(page, "open_list", None)
+            if opener is not None:
+                opener.connect(self.open_list)
+            # In a scroll area: a page wider than the window scrolls instead of widening the
+            # window (it grew from 1180 to ~1320 px after visiting 公示).
+            self._holders[section.key].layout().addWidget(PageScroll(page))
             self._pages[section.key] = page
         self.stack.setCurrentWidget(self._holders[section.key])
 
+    def open_list(self, key: str, village_code: str | None = None) -> QWidget | None:
+        """The list behind a 工作台 figure: 未缴 → 未缴清单, 续药提醒 → its list, and so on."""
+        from station_app.services.enrollment import GROUP_FILTER_HARDSHIP
+
+        if key in ("enrollment", "hardship", "unpaid"):
+            tab = self.show_section("enrollment").show_enrollment()
+            tab.set_filters(village_code=village_code,
+                            special_group=GROUP_FILTER_HARDSHIP if key == "hardship" else None)
+            return tab.show_unpaid_list() if key == "unpaid" else tab
+        if key in ("usage", "refills"):
+            page = self.show_section("chronic")
+            page.show_tab(key)
+            return page
+        if key == "residents":
+            page = self.show_section("enrollment")
+            page.tabs.setCurrentIndex(0)
+            registry = page.registry
+            if village_code:
+                index = registry.village_combo.findData(village_code)
+                if index >= 0:
+                    registry.village_combo.setCurrentIndex(index)
+            return registry
+        section = {"assistance": "assistance", "services": "service_log", "sync": "sync"}.get(key)
+        return self.show_section(section) if section else None
+
     # -- status bar -------------------------------------------------------------------------
+
+    def _data_changed(self, _what: str) -> None:
+        if not self._sync_timer.isActive():
+            self._sync_timer.start()
 
     def refresh_sync_status(self) -> None:
         ws = self.ws
@@ -156,6 +241,9 @@ class MainWindow(QMainWindow):
     def _show_sync_status(self, status) -> None:
         self.sync_label.setText(sync_status_text(status.pending, status.configured, conflicts=status.conflicts,
                                                  last_success=status.last_success))
+        page = self._pages.get("sync")
+        if page is not None and page.isVisible() and not getattr(page, "running", False):
+            page.refresh()  # the 同步 page reads the same sync_status: both show the same counts
 
     def _pending_failed(self, error: BaseException) -> None:
         logger.warning("could not count pending changes: %s", error)

@@ -116,6 +116,9 @@ class TaskManager(QObject):
 
     #: Number of tasks scheduled and not yet delivered (for a busy indicator).
     busy_changed = Signal(int)
+    #: The database may have changed: a write or network task ended (either way), or a page
+    #: saved something itself (``notify_changed``). The status bar listens instead of polling.
+    data_changed = Signal(str)
 
     def __init__(self, *, read_pool=None, write_pool=None, network_pool=None,
                  parent: QObject | None = None):
@@ -126,6 +129,7 @@ class TaskManager(QObject):
             NETWORK: network_pool if network_pool is not None else _pool(1, "network"),
         }
         self._pending: dict[int, tuple[Task, Callable | None, Callable | None, QObject | None]] = {}
+        self._kinds: dict[int, str] = {}
 
     @classmethod
     def synchronous(cls, parent: QObject | None = None) -> "TaskManager":
@@ -154,6 +158,7 @@ class TaskManager(QObject):
             raise RuntimeError("tasks are scheduled from the main thread only")
         task = Task(fn, name)
         self._pending[id(task.signals)] = (task, on_done, on_error, owner)
+        self._kinds[id(task.signals)] = kind
         # A bound slot of this main-thread object: delivery is queued onto the main thread.
         task.signals.finished.connect(self._deliver)
         self.busy_changed.emit(len(self._pending))
@@ -172,10 +177,22 @@ class TaskManager(QObject):
     @Slot(object)
     def _deliver(self, outcome: Outcome) -> None:
         entry = self._pending.pop(id(self.sender()), None)
+        kind = self._kinds.pop(id(self.sender()), READ)
         if entry is None:
             return
         task, on_done, on_error, owner = entry
         self.busy_changed.emit(len(self._pending))
+        try:
+            self._deliver_outcome(task, on_done, on_error, owner, outcome)
+        finally:
+            if kind != READ:
+                self.data_changed.emit(task.name)
+
+    def notify_changed(self, what: str = "") -> None:
+        """A page wrote without a task (a quick settings save): tell the listeners."""
+        self.data_changed.emit(what)
+
+    def _deliver_outcome(self, task: Task, on_done, on_error, owner, outcome: Outcome) -> None:
         error = outcome.error
         if error is not None and on_error is not None and not isinstance(error, DomainError):
             # on_error shows the user a short message; the traceback belongs in the log.

@@ -132,12 +132,18 @@ def test_start_new_year_is_idempotent(town):
     assert record(ws, town["赵六"]).status == "paid"
 
 
-def test_start_new_year_respects_scope(town):
+def test_start_new_year_is_for_the_clerk_not_a_village_doctor(town):
+    """Issue 10.10: 开始新年度 / 套用资助建议 are year-level bulk operations of the township."""
+    from station_app.domain.errors import PermissionDenied
+
     ws = town.ws
-    result = en.start_new_year(ws, town.doctor(VILLAGE_B), YEAR)
-    assert result.created == 2
-    assert set(statuses(ws)) == {town["钱七"], town["孙八"]}
-    assert en.new_year_plan(ws, town.doctor(VILLAGE_A), YEAR) == (9, 0)
+    with pytest.raises(PermissionDenied) as caught:
+        en.start_new_year(ws, town.doctor(VILLAGE_B), YEAR)
+    assert caught.value.message == "只有乡镇医保专干或管理员可以开始新年度。"
+    with pytest.raises(PermissionDenied):
+        en.apply_suggested_subsidies(ws, town.doctor(VILLAGE_B), YEAR)
+    assert statuses(ws) == {}
+    assert en.new_year_plan(ws, town.doctor(VILLAGE_A), YEAR) == (9, 0)  # the plan is still scoped
 
 
 def test_start_new_year_needs_the_county_setting(town):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from station_app.services import enrollment as en
 from station_app.store.models import Enrollment
 from station_app.ui.sections import PageContext
-from station_app.ui.sections.enrollment_tab import EnrollmentPage, EnrollmentTab, UnpaidListDialog
+from station_app.ui.sections.enrollment_tab import COLUMNS, EnrollmentPage, EnrollmentTab, UnpaidListDialog
 from tests.conftest import VILLAGE_A, VILLAGE_B
 from tests.enrollment.town import TODAY, YEAR
 
@@ -29,7 +29,7 @@ def click_row(qtbot, tab: EnrollmentTab, resident_id: str, *, add: bool = False)
     row = tab.model.row_of(resident_id)
     assert row is not None, "resident not in the list"
     tab.table.scrollTo(tab.model.index(row, 0))
-    rect = tab.table.visualRect(tab.model.index(row, 4))
+    rect = tab.table.visualRect(tab.model.index(row, [c.key for c in COLUMNS].index("name")))
     modifier = Qt.KeyboardModifier.ControlModifier if add else Qt.KeyboardModifier.NoModifier
     qtbot.mouseClick(tab.table.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
 
@@ -198,8 +198,8 @@ def test_unpaid_list_dialog_print_and_export(qtbot, started_town, tasks, tmp_pat
     assert group.text(0).startswith("群英村 一组")
     households = [group.child(i) for i in range(group.childCount())]
     zhang = next(h for h in households if "张大山" in h.text(0))
-    assert "13800000001" in zhang.text(3) and "13900000002" in zhang.text(3)
-    assert zhang.text(7) == "★ 仅老人/小孩已缴" and zhang.child(0).text(0) == "张小龙"
+    assert "13800000001" in zhang.text(4) and "13900000002" in zhang.text(4)
+    assert zhang.text(8) == "★ 仅老人/小孩已缴" and zhang.child(0).text(0) == "张小龙"
     text = dialog.print_document().toPlainText()
     assert "群英村2027年度未缴费人员清单" in text and "张小龙" in text and "13900000002" in text
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)

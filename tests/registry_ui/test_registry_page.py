@@ -113,6 +113,7 @@ def test_a_wrong_id_shows_the_message_next_to_the_field_and_nothing_is_saved(qtb
     qtbot.addWidget(dialog)
     dialog.show()
     type_into(qtbot, dialog.name_edit, "孙丽")
+    dialog.relation_combo.setCurrentIndex(dialog.relation_combo.findText("女"))
     type_into(qtbot, dialog.id_edit, "610921199001010010")  # wrong check digit
     # as typed: the domain's message under the field
     assert dialog.rows["id_number"].error.isVisible() and "校验" in dialog.rows["id_number"].error.text()
@@ -167,6 +168,7 @@ def test_same_name_and_birth_asks_and_saves_when_confirmed(qtbot, page):
     asked = []
     dialog.confirm = lambda title, text: asked.append(text) or True
     dialog.name_edit.setText("张三")
+    dialog.relation_combo.setCurrentIndex(dialog.relation_combo.findText("父亲"))
     dialog.id_edit.setText(an_id(date(1960, 3, 15), 97))
     dialog.submit()
     assert asked and "姓名和出生日期都相同" in asked[0]
@@ -192,6 +194,7 @@ def test_move_dialog_moves_into_another_household(qtbot, page):
     tab.table.selectRow(2)  # 张建国
     dialog = tab.move_resident()
     assert dialog.list.count() == 1 and "王芳" in dialog.list.item(0).text()
+    dialog.relation_combo.setCurrentIndex(dialog.relation_combo.findText("兄弟姐妹"))
     dialog.submit()
     assert tab.panel.household.head_name == "王芳"
 

@@ -29,6 +29,8 @@ from .service_widgets import DateField, FormDialog, MoneyEdit, ResidentPicker
 
 OK_STYLE = "color:#1b7f3b;"
 BAD_STYLE = "color:#b3261e;"
+HINT_STYLE = "color:#5a6b7b;"
+UNTOUCHED_HINT = "填写总费用和各项金额后，这里核对四项相加是否与总费用一致。"
 
 
 class CaseDialog(FormDialog):
@@ -266,6 +268,10 @@ class CaseDialog(FormDialog):
                          self.self_pay.fen())
 
     def check_sum(self) -> None:
+        if not any(edit.text().strip() for edit in (self.total, self.basic, self.serious, self.assistance,
+                                                    self.self_pay)):
+            self._sum(UNTOUCHED_HINT, ok=None)  # nothing typed yet: a hint, not an error in red
+            return
         try:
             split = self.split()
         except DomainError as error:
@@ -278,9 +284,9 @@ class CaseDialog(FormDialog):
         else:
             self._sum(split_message(split), ok=False)
 
-    def _sum(self, text: str, *, ok: bool) -> None:
+    def _sum(self, text: str, *, ok: bool | None) -> None:
         self.sum_label.setText(text)
-        self.sum_label.setStyleSheet(OK_STYLE if ok else BAD_STYLE)
+        self.sum_label.setStyleSheet(HINT_STYLE if ok is None else OK_STYLE if ok else BAD_STYLE)
 
     def fill_self_pay(self) -> None:
         try:

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
 
 from station_app.services.registry import DuplicateGroup
 
+from ..fit import fit_size
+
 ROLE = Qt.ItemDataRole.UserRole
 HEADERS = ("姓名", "性别", "出生日期", "身份证号", "村", "组", "户编号", "状态")
 
@@ -35,7 +37,7 @@ class DuplicatesDialog(QDialog):
         super().__init__(parent)
         self.groups = groups
         self.setWindowTitle("查重结果")
-        self.resize(980, 520)
+        fit_size(self, 980, 520)
         heading = QLabel("疑似重复登记的居民")
         heading.setObjectName("dialogTitle")
         by_id = sum(1 for g in groups if g.kind == "id_number")

@@ -23,6 +23,7 @@ from station_app.services import registry
 from station_app.services.registry import HistoryEntry
 
 from ..tasks import TaskManager
+from ..fit import fit_size
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class HistoryDialog(QDialog):
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle(f"历史记录 — {title}")
-        self.resize(900, 480)
+        fit_size(self, 900, 480)
         self.entries: list[HistoryEntry] | None = None
         heading = QLabel(f"{title} 的历史记录")
         heading.setObjectName("dialogTitle")

@@ -31,6 +31,7 @@ from station_app.domain.idnumber import parse_id
 from station_app.services import registry
 from station_app.services.registry import RegistryChoices, ResidentDetail, ResidentInput, SimilarResidentsFound
 
+from ..fit import FormScroll, fit_dialog
 from ..tasks import TaskManager
 
 logger = logging.getLogger(__name__)
@@ -131,9 +132,14 @@ class _Form(QDialog):
             note.setObjectName("hint")
             note.setWordWrap(True)
             layout.addWidget(note)
-        layout.addLayout(self.form)
+        self.scroll = FormScroll(self.form)  # 新增户 is taller than a 1366×768 screen: it scrolls
+        layout.addWidget(self.scroll, 1)
         layout.addWidget(self.error_label)
         layout.addLayout(buttons)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        fit_dialog(self)
+        super().showEvent(event)
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -195,6 +201,16 @@ def _combo(items: list[tuple[str, str]], current: str | None = None) -> QComboBo
     return combo
 
 
+def relation_combo() -> QComboBox:
+    """与户主关系 for a new member: starts at 「请选择」 (None), never at the last item 「其他」."""
+    combo = QComboBox()
+    combo.addItem("请选择", None)
+    for code, label in Relation.choices():
+        if code != Relation.HEAD.value:
+            combo.addItem(label, code)
+    return combo
+
+
 class ResidentDialog(_Form):
     """新增户 / 新增成员 / 修改: one person's fields (and, for a new household, the household's)."""
 
@@ -224,8 +240,12 @@ class ResidentDialog(_Form):
         self.id_edit.textChanged.connect(self._id_changed)
         self.phone_edit = QLineEdit()
         self.phone_edit.setPlaceholderText("手机 11 位或座机，可不填")
-        relations = Relation.choices() if mode != MODE_HOUSEHOLD else [(Relation.HEAD.value, Relation.HEAD.label)]
-        self.relation_combo = _combo(relations, detail.relation if detail else Relation.OTHER.value)
+        if mode == MODE_HOUSEHOLD:
+            self.relation_combo = _combo([(Relation.HEAD.value, Relation.HEAD.label)], Relation.HEAD.value)
+        elif detail is not None:
+            self.relation_combo = _combo(Relation.choices(), detail.relation)
+        else:  # a new member: the user says how they are related; no silent 「其他」
+            self.relation_combo = relation_combo()
         self.relation_combo.setEnabled(mode != MODE_HOUSEHOLD)
         self.group_checks: dict[str, QCheckBox] = {}
         groups_box = QWidget()
@@ -389,7 +409,7 @@ class MoveDialog(_Form):
         self.search_edit.textChanged.connect(self.reload)
         self.list = QListWidget()
         self.list.setMinimumHeight(220)
-        self.relation_combo = _combo(Relation.choices(), Relation.OTHER.value)
+        self.relation_combo = relation_combo()
         self.form.addRow("居民", QLabel(f"{detail.name}（{detail.village} {detail.group}）"))
         self.form.addRow("查找户", self.search_edit)
         self.add_row("household_id", "迁入到", self.list)
@@ -418,6 +438,8 @@ class MoveDialog(_Form):
         item = self.list.currentItem()
         if item is None:
             raise ValidationError("请选择要迁入的户。", field="household_id")
+        if self.relation_combo.currentData() is None:
+            raise ValidationError("请选择与新户主的关系。", field="relation")
         registry.move_to_household(self.ws, self.actor, self.detail.id, item.data(Qt.ItemDataRole.UserRole),
                                    self.relation_combo.currentData())
         return self.detail.id

@@ -46,6 +46,7 @@ from station_app.services.roster_import import (
 from station_app.services.workspace import Workspace
 
 from ..tasks import TaskManager
+from ..fit import fit_size
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class RosterImportDialog(QDialog):
         self._bridge = _Bridge(self)
         self._bridge.progress.connect(self._on_progress)
         self.setWindowTitle("导入花名册")
-        self.resize(1100, 760)
+        fit_size(self, 1100, 760)
 
         title = QLabel("导入花名册")
         title.setObjectName("dialogTitle")

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QDate, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QEvent, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCompleter,
@@ -29,6 +29,8 @@ from station_app.domain.assistance import fen_text, parse_yuan
 from station_app.domain.errors import DomainError
 from station_app.services.export_protection import export_password
 from station_app.services.service_log import ResidentHit, find_residents
+
+from ..fit import FormScroll, fit_dialog
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +108,38 @@ class MoneyEdit(QLineEdit):
         self.setText(fen_text(fen) if fen else "")
 
 
+def chosen_text(hit: ResidentHit) -> str:
+    """Who a record will be filed against: 姓名, 村组, masked ID, age — read before saving."""
+    where = hit.village_name + (hit.group_name or "")
+    return f"已选：{hit.name}　{where}　{hit.id_masked}　{hit.age} 岁"
+
+
+class EnterFilter(QObject):
+    """Eats Return/Enter in a search field so it never reaches the dialog's default button.
+
+    QLineEdit ignores Enter after emitting returnPressed, and QDialog then clicks its default
+    button: typing "zs" + Enter in a picker used to save the whole form for the first match.
+    ``on_enter`` decides what Enter means in that field (pick, open the match list).
+    """
+
+    def __init__(self, edit: QLineEdit, on_enter: Callable[[], None]):
+        super().__init__(edit)
+        self._on_enter = on_enter
+        edit.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._on_enter()
+            return True
+        return False
+
+
 class ResidentPicker(QWidget):
-    """Type a name, pinyin initials or part of an ID number; pick from the popup (or Enter for the first hit).
+    """Type a name, pinyin initials or part of an ID number; pick from the popup.
+
+    Enter picks only when the search found exactly one person; with several it opens the
+    match list, and it never submits the dialog around it (EnterFilter). The person chosen is
+    shown under the field (姓名, 村组, masked ID, age) so the user sees who a record is for.
 
     The lookup runs on the read pool, debounced; a stale answer (the text changed meanwhile)
     is dropped. ``search`` is injectable: the registry's search can replace the simple
@@ -126,6 +158,7 @@ class ResidentPicker(QWidget):
         self.hit: ResidentHit | None = None
         self.hits: list[ResidentHit] = []
         self._seq = 0
+        self._open_on_arrival = False
         self.edit = QLineEdit()
         self.edit.setPlaceholderText("姓名 / 拼音首字母（如 zs）/ 身份证号或电话的一部分")
         self.edit.setClearButtonEnabled(True)
@@ -142,14 +175,20 @@ class ResidentPicker(QWidget):
         self.timer.setInterval(SEARCH_DELAY_MS)
         self.timer.timeout.connect(self.search_now)
         self.edit.textEdited.connect(self._edited)
-        self.edit.returnPressed.connect(self._enter)
+        self.enter_filter = EnterFilter(self.edit, self._enter)
+        self.chosen = QLabel("")
+        self.chosen.setObjectName("hint")
+        self.chosen.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
         layout.addWidget(self.edit)
+        layout.addWidget(self.chosen)
 
     def _edited(self, _text: str) -> None:
         if self.hit is not None:
             self.hit = None
+            self._show_chosen()
             self.picked.emit(None)
         self.timer.start()
 
@@ -167,6 +206,9 @@ class ResidentPicker(QWidget):
     def _arrived(self, seq: int, hits: list[ResidentHit]) -> None:
         if seq == self._seq:
             self._show(hits)
+            if self._open_on_arrival:
+                self._open_on_arrival = False
+                self._enter_with_hits()
 
     def _show(self, hits: list[ResidentHit]) -> None:
         self.hits = list(hits)
@@ -186,22 +228,37 @@ class ResidentPicker(QWidget):
             self.choose(hit)
 
     def _enter(self) -> None:
-        if self.hit is None:
-            if self.timer.isActive() or not self.hits:
-                self.search_now()
-            if self.hits:
-                self.choose(self.hits[0])
+        """Enter in the field: pick the only match, or open the list of several; never submit."""
+        if self.hit is not None or self.edit.isReadOnly():
+            return
+        if self.timer.isActive() or not self.hits:
+            self._open_on_arrival = True
+            self.search_now()  # synchronous tasks answer at once; threaded ones call back
+            return
+        self._enter_with_hits()
+
+    def _enter_with_hits(self) -> None:
+        if len(self.hits) == 1:
+            self.choose(self.hits[0])
+        elif self.hits:
+            self.completer.complete()  # several people: the user picks one from the list
 
     def choose(self, hit: ResidentHit) -> None:
         self.hit = hit
         self.completer.popup().hide()
         self.edit.setText(f"{hit.name}（{hit.village_name}{hit.group_name}，{hit.id_masked}）")
+        self._show_chosen()
         self.picked.emit(hit)
+
+    def _show_chosen(self) -> None:
+        self.chosen.setText(chosen_text(self.hit) if self.hit is not None else "")
+        self.chosen.setVisible(self.hit is not None)
 
     def clear(self) -> None:
         self.hit = None
         self.hits = []
         self.edit.clear()
+        self._show_chosen()
         self.picked.emit(None)
 
     def set_fixed(self, hit: ResidentHit) -> None:
@@ -248,9 +305,17 @@ class FormDialog(QDialog):
         self.layout_.setSpacing(12)
         self.layout_.addWidget(heading)
         self.layout_.addWidget(self.subtitle)
-        self.layout_.addLayout(self.form)
+        self.scroll = FormScroll(self.form)  # a long form scrolls; 保存/取消 stay on screen
+        self.layout_.addWidget(self.scroll, 1)
         self.layout_.addWidget(self.message)
         self.layout_.addWidget(self.buttons)
+        # Enter in a field never files the record by itself: 保存 is clicked or reached by Tab.
+        self.ok_button.setAutoDefault(False)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAutoDefault(False)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        fit_dialog(self)
+        super().showEvent(event)
 
     def add_row(self, label: str, widget) -> None:
         self.form.addRow(label, widget)

@@ -7,6 +7,7 @@ import logging
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -22,10 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from station_app.domain.chronic import MonthlyUsage
-from station_app.domain.enums import ServiceKind, SpecialGroup
+from station_app.domain.enums import Role, ServiceKind, SpecialGroup
 from station_app.domain.errors import DomainError
 from station_app.domain.kpi import Ratio
-from station_app.services.dashboard import Dashboard, load_dashboard
+from station_app.services.chronic import village_choices
+from station_app.services.dashboard import Dashboard, load_dashboard, narrowed_to_village
 from station_app.services.overview import Overview, station_overview
 
 from . import PageContext
@@ -44,11 +46,18 @@ def _count(n: int) -> str:
 
 
 class FigureCard(QFrame):
-    """One figure: a caption, a big value and a line of detail."""
+    """One figure: a caption, a big value and a line of detail; a click opens the list behind it."""
 
-    def __init__(self, caption: str, parent: QWidget | None = None):
+    clicked = Signal()
+
+    def __init__(self, caption: str, parent: QWidget | None = None, *, link: str = ""):
         super().__init__(parent)
         self.setObjectName("card")
+        self.link = link
+        if link:
+            self.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            self.setToolTip(f"点击查看：{link}")
         self.setMinimumSize(200, 118)
         self.caption = QLabel(caption)
         self.caption.setObjectName("cardCaption")
@@ -64,6 +73,17 @@ class FigureCard(QFrame):
         layout.addWidget(self.value)
         layout.addWidget(self.detail)
         layout.addStretch(1)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self.link and event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):
+            self.clicked.emit()
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self.link and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.clicked.emit()
+            return
+        super().keyPressEvent(event)
 
     def set(self, value: str, detail: str = "", caption: str | None = None, *, colour: str | None = None) -> None:
         self.value.setText(value)
@@ -166,6 +186,23 @@ class DashboardPage(QWidget):
     counts_shown = Signal(object)
     #: Emitted on the main thread with the Dashboard once the KPIs are on screen.
     loaded = Signal(object)
+    #: A figure card was clicked: (list key, village code or None). The main window opens it.
+    open_list = Signal(str, object)
+
+    #: card attribute → (caption, list key, what the click opens). New figures add a line here.
+    CARDS = (
+        ("rate_card", "参保率", "enrollment", "年度参保名单"),
+        ("hardship_card", "困难群众参保率", "hardship", "困难群众参保名单"),
+        ("unpaid_card", "未缴费", "unpaid", "未缴清单"),
+        ("usage_card", "卡月使用率", "usage", "慢病卡用卡情况"),
+        ("assistance_card", "医疗救助落实率", "assistance", "医疗救助案件"),
+        ("reminder_card", "本周续药提醒", "refills", "续药提醒名单"),
+        ("service_card", "本月服务", "services", "服务记录"),
+        ("pending_card", "待上传变更", "sync", "同步"),
+        ("villages_card", "行政村", "residents", "居民档案"),
+        ("households_card", "户数", "residents", "居民档案"),
+        ("residents_card", "在册居民", "residents", "居民档案"),
+    )
 
     def __init__(self, ctx: PageContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -182,6 +219,14 @@ class DashboardPage(QWidget):
         self.state_label.setObjectName("hint")
         self.refresh_button = QPushButton("刷新")
         self.refresh_button.clicked.connect(self.refresh)
+        # A clerk drills down by village; a 村医 has one village and sees only its figures.
+        self.village_combo = QComboBox()
+        self.village_combo.addItem("全乡镇", None)
+        for code, name in village_choices(ctx.ws, ctx.actor):
+            self.village_combo.addItem(name, code)
+        self.single_village = self.village_combo.count() <= 2 and ctx.actor.role != Role.ADMIN.value
+        self.village_combo.setVisible(not self.single_village)
+        self.village_combo.currentIndexChanged.connect(lambda _i: self.refresh())
         heading = QVBoxLayout()
         heading.setSpacing(4)
         heading.addWidget(title)
@@ -190,26 +235,18 @@ class DashboardPage(QWidget):
         header.addLayout(heading, 1)
         header.addWidget(self.state_label)
         header.addSpacing(12)
+        header.addWidget(self.village_combo)
         header.addWidget(self.refresh_button)
 
         # 应保尽保 · 应办尽办 · 应享尽享, then the station's size.
-        self.rate_card = FigureCard("参保率")
-        self.hardship_card = FigureCard("困难群众参保率")
-        self.unpaid_card = FigureCard("未缴费")
-        self.usage_card = FigureCard("卡月使用率")
-        self.assistance_card = FigureCard("医疗救助落实率")
-        self.reminder_card = FigureCard("本周续药提醒")
-        self.service_card = FigureCard("本月服务")
-        self.pending_card = FigureCard("待上传变更")
-        self.villages_card = FigureCard("行政村")
-        self.households_card = FigureCard("户数")
-        self.residents_card = FigureCard("在册居民")
         grid = QGridLayout()
         grid.setSpacing(14)
-        cards = [self.rate_card, self.hardship_card, self.unpaid_card, self.usage_card,
-                 self.assistance_card, self.reminder_card, self.service_card, self.pending_card,
-                 self.villages_card, self.households_card, self.residents_card]
-        for i, card in enumerate(cards):
+        self.cards: dict[str, FigureCard] = {}
+        for i, (attr, caption, key, what) in enumerate(self.CARDS):
+            card = FigureCard(caption, link=what)
+            card.clicked.connect(lambda key=key: self.open_list.emit(key, self.village_code))
+            setattr(self, attr, card)
+            self.cards[attr] = card
             grid.addWidget(card, i // 4, i % 4)
 
         chart_title = QLabel("卡月使用率（近 12 个月）")
@@ -239,6 +276,8 @@ class DashboardPage(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(body)
+        self.village_tree.itemDoubleClicked.connect(self._drill_down)
+        self.village_tree.setToolTip("双击一个村，查看该村的工作台")
 
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -264,21 +303,40 @@ class DashboardPage(QWidget):
             self.state_label.style().unpolish(self.state_label)
             self.state_label.style().polish(self.state_label)
 
+    @property
+    def village_code(self) -> str | None:
+        """The village drilled into (or a 村医's own village); None for the whole township."""
+        if self.single_village:
+            return None  # the actor's scope is already that village
+        return self.village_combo.currentData()
+
+    def drill_into(self, village_code: str | None) -> None:
+        index = self.village_combo.findData(village_code)
+        self.village_combo.setCurrentIndex(max(0, index))
+
+    def _drill_down(self, item: QTreeWidgetItem, _column: int) -> None:
+        code = item.data(0, Qt.ItemDataRole.UserRole)
+        if code and not self.single_village:
+            self.drill_into(code)
+
     def refresh(self) -> None:
-        """Two tasks: the station's counts (tens of ms), and the KPIs (~0.5 s at 60k)."""
+        """Two tasks: the counts of the actor's scope (tens of ms), and the KPIs (~0.5 s at 60k)."""
         self._set_state(LOADING_TEXT)
         self.refresh_button.setEnabled(False)
-        ws, actor = self.ctx.ws, self.ctx.actor
-        self.ctx.tasks.run_read(lambda: station_overview(ws, with_enrollment=False), self._show_overview,
-                                self._failed, name="station_overview", owner=self)
-        self.ctx.tasks.run_read(lambda: load_dashboard(ws, actor), self._show, self._failed,
-                                name="dashboard", owner=self)
+        ws, actor, village = self.ctx.ws, self.ctx.actor, self.village_code
+        self.ctx.tasks.run_read(
+            lambda: station_overview(ws, with_enrollment=False, actor=narrowed_to_village(ws, actor, village)),
+            self._show_overview, self._failed, name="station_overview", owner=self)
+        self.ctx.tasks.run_read(
+            lambda: load_dashboard(ws, actor, village_code=village) if village else load_dashboard(ws, actor),
+            self._show, self._failed, name="dashboard", owner=self)
 
     # -- showing ----------------------------------------------------------------------------
 
     def _show_overview(self, overview: Overview) -> None:
         self.overview = overview
         self.subtitle.setText(" · ".join(p for p in (overview.place_name, overview.station_name) if p))
+        self.villages_card.setVisible(overview.village_count != 1)  # a village's own board: no "1 个村"
         self.villages_card.set(_count(overview.village_count), "本站服务的行政村")
         self.households_card.set(_count(overview.household_count), "登记在册的户")
         self.residents_card.set(_count(overview.registered_residents), "状态为“在册”的居民")
@@ -326,7 +384,8 @@ class DashboardPage(QWidget):
                 colour=None if met else BAD)
         info = board.year_info
         deadline = info.deadline_text if info and info.deadline_text else ""
-        self.unpaid_card.set(f"{_count(board.unpaid)} 人", deadline or "未缴费及尚未登记参保的在册居民",
+        contacted = f"已联系 {_count(board.unpaid_contacted)} 人" if board.unpaid_contacted else "尚未记录联系结果"
+        self.unpaid_card.set(f"{_count(board.unpaid)} 人", " · ".join(p for p in (deadline, contacted) if p),
                              colour=BAD if board.unpaid and info and info.days_left is not None and 0 <= info.days_left <= 30 else None)
         villages = sorted(kpis.by_village, key=lambda p: (p.ratio.value if p.ratio.value is not None else 2, p.name))
         groups_by_village: dict[str, list] = {}
@@ -334,6 +393,7 @@ class DashboardPage(QWidget):
             groups_by_village.setdefault(group.village_code, []).append(group)
         for village in villages:
             item = _rate_item([village.name], village.ratio)
+            item.setData(0, Qt.ItemDataRole.UserRole, village.code)
             for group in sorted(groups_by_village.get(village.code, []), key=lambda g: g.code):
                 item.addChild(_rate_item([group.name], group.ratio))
             self.village_tree.addTopLevelItem(item)
@@ -347,15 +407,22 @@ class DashboardPage(QWidget):
             self.group_tree.addTopLevelItem(_rate_item([label], ratio, 1.0))
 
     def _show_benefits(self, board: Dashboard) -> None:
-        latest = next((m for m in reversed(board.usage) if m.holders), None)
-        if latest is None:
-            self.usage_card.set("—", "暂无在用慢病卡")
+        # The headline is the last complete month; the current month shows as 本月至今, so the
+        # 1st of a month no longer reads 0.0%.
+        complete, current = board.last_complete_month, board.month_to_date
+        so_far = (f"本月至今 {current.rate.percent_text}（{current.used}/{current.holders} 人）"
+                  if current is not None and current.holders else "")
+        if complete is None:
+            self.usage_card.set(current.rate.percent_text if current and current.holders else "—",
+                                so_far or "暂无在用慢病卡", caption="卡月使用率（本月至今）" if so_far else "卡月使用率")
         else:
             goal = board.target("card_usage_rate")
             new = f"；新增卡 本月 {board.figures.new_cards.month_count} 张" if board.figures else ""
-            self.usage_card.set(latest.rate.percent_text,
-                                f"{latest.month}：用卡 {latest.used} 人 / 持卡 {latest.holders} 人{new}",
-                                colour=GOOD if goal is not None and latest.rate.meets(goal) else None)
+            self.usage_card.set(complete.rate.percent_text,
+                                f"{complete.month}：用卡 {complete.used} 人 / 持卡 {complete.holders} 人{new}"
+                                + (f"\n{so_far}" if so_far else ""),
+                                caption=f"卡月使用率（{int(complete.month[5:])}月）",
+                                colour=GOOD if goal is not None and complete.rate.meets(goal) else None)
         figures = board.fulfilment
         total = figures.total
         handled = (f"；本月办理救助 {board.figures.assistance_handled.month_count} 人次"

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -428,22 +429,29 @@ class NoticeChooser(QWidget):
         self.village.currentIndexChanged.connect(self._fill_groups)
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.layout_choice.currentIndexChanged.connect(self._layout_changed)
-        form = QHBoxLayout(self)
+        # Two rows of fields: one row of eight was wider than a 1280-px screen (issue 10).
+        form = QGridLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
+        form.setHorizontalSpacing(8)
         pairs = [("村", self.village), ("组", self.group), ("年度", self.year), ("版式", self.layout_choice),
                  ("纸张", self.paper), ("公示开始", self.start), ("公示期", self.days)]
         if with_kind:
             pairs.insert(0, ("公示类型", self.kind))
         self._layout_label = None
-        for label, widget in pairs:
+        per_row = (len(pairs) + 1) // 2
+        for i, (label, widget) in enumerate(pairs):
+            row, column = divmod(i, per_row)
             text = QLabel(label)
             if widget is self.layout_choice:
                 self._layout_label = text
-            form.addWidget(text)
-            form.addWidget(widget)
-        form.addWidget(self.allow_empty)
-        form.addWidget(self.disclosure_label)
-        form.addStretch(1)
+            form.addWidget(text, row, column * 2, Qt.AlignmentFlag.AlignRight)
+            form.addWidget(widget, row, column * 2 + 1)
+        extras = QHBoxLayout()
+        extras.addWidget(self.allow_empty)
+        extras.addWidget(self.disclosure_label)
+        extras.addStretch(1)
+        form.addLayout(extras, 2, 0, 1, per_row * 2 + 1)
+        form.setColumnStretch(per_row * 2, 1)
         self._fill_groups()
         self._kind_changed()
 

@@ -36,6 +36,7 @@ from station_app.domain.errors import DomainError
 from station_app.services import registry
 from station_app.services.registry import HouseholdView, RegistryChoices, RegistryFilter, ResidentDetail
 from station_app.services.reveal import REVEAL_SECONDS, masked_id, masked_phone, reveal_resident
+from station_app.services.resident_summary import ResidentBenefits, resident_benefits
 
 from ..dialogs.duplicates_dialog import DuplicatesDialog
 from ..dialogs.history_dialog import HistoryDialog
@@ -61,21 +62,24 @@ SEARCH_PLACEHOLDER = "搜索：姓名、拼音首字母（张三 → zs）、全
 GREY = QColor("#8a96a3")
 LOAD_FAILED = "加载失败，请重试；问题已记录在日志中。"
 
+#: Key columns first: on a 1366×768 screen beside the detail panel only ~7 columns show, and
+#: the year's 参保 is what the counter asks about (it used to be cut off at the right).
 COLUMNS = (
     Column("name", "姓名", width=78),
     Column("sex", "性别", width=46),
     Column("age", "年龄", align_right=True, width=48),
+    Column("enrollment", "参保", width=100),
     Column("id_number", "身份证号", format=masked_id, width=172),  # masked: 「显示」 in the detail panel
-    Column("village", "村", width=70),
     Column("group", "组", width=50),
+    Column("village", "村", width=70),
+    Column("status", "状态", width=50),
     Column("household_no", "户编号", width=100),
     Column("relation", "关系", width=56),
-    Column("status", "状态", width=50),
-    Column("enrollment", "参保", width=110),
     Column("phone", "联系电话", format=masked_phone, width=112),
     Column("special_groups", "人员类别", width=150),
 )
 ENROLLMENT_COLUMN = next(i for i, c in enumerate(COLUMNS) if c.key == "enrollment")
+VILLAGE_COLUMN = next(i for i, c in enumerate(COLUMNS) if c.key == "village")
 ENROLLMENT_COLOURS = {
     EnrollmentStatus.PAID.value: "#1b7f3b", EnrollmentStatus.SUBSIDISED.value: "#1b6f8f",
     EnrollmentStatus.UNPAID.value: "#b3261e",
@@ -139,7 +143,8 @@ class DetailPanel(QFrame):
         grid.setVerticalSpacing(6)
         for i, (key, title) in enumerate((("basic", "性别 / 年龄"), ("id_number", "身份证号"), ("phone", "联系电话"),
                                           ("place", "村 / 组"), ("relation", "与户主关系"),
-                                          ("special_groups", "人员类别"), ("note", "备注"))):
+                                          ("special_groups", "人员类别"), ("note", "备注"),
+                                          ("enrollment", "参保"), ("cards", "慢病卡"), ("cases", "医疗救助"))):
             value = QLabel("")
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -237,6 +242,16 @@ class DetailPanel(QFrame):
         self.members.setRowCount(0)
         self.edit_household_button.setEnabled(False)
 
+    def show_benefits(self, benefits: ResidentBenefits | None, year: int | None) -> None:
+        """参保 (the year shown in the list, or the latest), 慢病卡, 救助 — what the counter asks first."""
+        if benefits is None:
+            for key in ("enrollment", "cards", "cases"):
+                self.fields[key].setText("—")
+            return
+        self.fields["enrollment"].setText(benefits.enrollment_text(year))
+        self.fields["cards"].setText(benefits.cards_text())
+        self.fields["cases"].setText(benefits.cases_text())
+
     def show_resident(self, detail: ResidentDetail, household: HouseholdView | None) -> None:
         self.resident, self.household = detail, household
         self.name.setText(detail.name)
@@ -304,6 +319,7 @@ class RegistryTab(QWidget):
         self._generation = 0
         self._detail_generation = 0
         self._selected: str | None = None
+        self._just_saved: str | None = None
         self.active_dialog = None
         self.last_export: Path | None = None
         self.last_groups: list[registry.DuplicateGroup] | None = None
@@ -394,6 +410,8 @@ class RegistryTab(QWidget):
         self.table.setModel(self.model)
         setup_table(self.table, row_height=30)
         apply_widths(self.table, COLUMNS)
+        # A village doctor's list has one village: its column only takes room from 参保.
+        self.table.setColumnHidden(VILLAGE_COLUMN, len(self.choices.villages) <= 1)
         self._set_enrollment_title()
         # No indicator: the default order (village, group, household, head first) is no column's.
         enable_sorting(self.table)
@@ -520,7 +538,7 @@ class RegistryTab(QWidget):
 
     def _set_enrollment_title(self) -> None:
         title = f"{self.year} 参保" if self.year else "参保"
-        self.model.columns[ENROLLMENT_COLUMN] = Column("enrollment", title, width=110)
+        self.model.columns[ENROLLMENT_COLUMN] = Column("enrollment", title, width=100)
         self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, ENROLLMENT_COLUMN, ENROLLMENT_COLUMN)
 
     def reset_filters(self) -> None:
@@ -575,8 +593,13 @@ class RegistryTab(QWidget):
         searching = bool(registry.parse_search(self.search_edit.text()))
         self.count_label.setText(f"找到 {len(ids):,} 人" if searching or self._any_filter() else f"共 {len(ids):,} 人")
         row = self.model.row_of(keep) if keep else None
+        just_saved, self._just_saved = self._just_saved, None
         if row is not None:
             self._select_row(row)
+        elif keep and keep == just_saved:
+            # Saved (a new member) but outside the search/filter: keep them in the panel, so
+            # 编辑 / 新增成员 stay usable instead of greying out with nothing selected.
+            self.message.setText(self.message.text() + "（不在当前搜索结果中，右侧仍显示该居民）")
         elif keep:  # the selected resident is not in the new list
             self._selected = None
             self.panel.clear()
@@ -637,18 +660,20 @@ class RegistryTab(QWidget):
             return
         ws, actor = self.ctx.ws, self.ctx.actor
 
-        def load() -> tuple[ResidentDetail, HouseholdView | None]:
+        def load() -> tuple[ResidentDetail, HouseholdView | None, ResidentBenefits]:
             detail = registry.resident_detail(ws, actor, resident_id)
             household = registry.household_view(ws, actor, detail.household_id) if detail.household_id else None
-            return detail, household
+            return detail, household, resident_benefits(ws, actor, resident_id)
 
         self.ctx.tasks.run_read(load, lambda result: self._show_detail(generation, *result),
                                 lambda error: self.message.setText(error_text(error)),
                                 name="resident_detail", owner=self)
 
-    def _show_detail(self, generation: int, detail: ResidentDetail, household: HouseholdView | None) -> None:
+    def _show_detail(self, generation: int, detail: ResidentDetail, household: HouseholdView | None,
+                     benefits: ResidentBenefits | None = None) -> None:
         if generation == self._detail_generation:
             self.panel.show_resident(detail, household)
+            self.panel.show_benefits(benefits, self.year)
             self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -674,6 +699,7 @@ class RegistryTab(QWidget):
         self.message.setText(message)
         if resident_id:
             self._selected = resident_id
+            self._just_saved = resident_id
         self.refresh()
         self._load_detail()
         self.changed.emit()

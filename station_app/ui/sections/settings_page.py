@@ -117,8 +117,9 @@ class AuditTableModel(_ListModel):
         self.set_items(page.rows)
 
     def text(self, row: AuditRow, column: int) -> str:
-        target = row.table_label + (f" {row.row_id[:8]}" if row.row_id else "")
-        return (f"{row.at:%Y-%m-%d %H:%M:%S}", row.username, row.action_label, target, row.detail)[column]
+        # The record's id is no word for a person: the table's name only (the id is in the tooltip).
+        user = "系统" if row.username == "system" else row.username
+        return (f"{row.at:%Y-%m-%d %H:%M:%S}", user, row.action_label, row.table_label, row.detail)[column]
 
 
 def _table_view(model: QAbstractTableModel, stretch: int) -> QTableView:
@@ -564,7 +565,7 @@ class SettingsPage(QWidget):
                             name="audit_choices")
 
     def _fill_choices(self, choices) -> None:
-        for combo, items in ((self.user_filter, [(u, u) for u in choices.usernames]),
+        for combo, items in ((self.user_filter, [(u, "系统" if u == "system" else u) for u in choices.usernames]),
                              (self.table_filter, choices.tables), (self.action_filter, choices.actions)):
             current = combo.currentData()
             combo.blockSignals(True)

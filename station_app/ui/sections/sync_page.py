@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from station_app.domain.enums import Role
 from station_app.domain.errors import DomainError
 from station_app.services.changes import Actor
 from station_app.services.person_merge import (
@@ -128,6 +129,15 @@ class SyncPage(QWidget):
         row.addWidget(self.token_edit, 1)
         row.addWidget(self.save_button)
         form.addRow("同步令牌：", row)
+        # Where the station's data goes is the township's decision (set_server refuses a 村医).
+        self.may_configure = actor.role in (Role.TOWNSHIP_CLERK.value, Role.ADMIN.value)
+        for widget in (self.url_edit, self.token_edit):
+            widget.setReadOnly(not self.may_configure)
+        self.token_edit.setVisible(self.may_configure)
+        token_label = form.labelForField(row)
+        if token_label is not None:
+            token_label.setVisible(self.may_configure)
+        self.save_button.setVisible(self.may_configure)
 
         # -- status
         self.last_label = QLabel(NEVER)
@@ -405,6 +415,7 @@ class SyncPage(QWidget):
         self.token_edit.clear()
         self.refresh()
         self.message_label.setText("已保存。")
+        self.tasks.notify_changed("sync_settings")  # the status bar follows at once
 
     def auto_sync(self) -> None:
         if not self.running and sync_status(self.ws).configured:
