@@ -8,7 +8,7 @@ from datetime import date
 from station_app.domain.chronic import MonthlyUsage
 from station_app.domain.kpi import Ratio
 
-from . import assistance, chronic, enrollment, entitlement, figures, service_log
+from . import assistance, chronic, enrollment, entitlement, figures, policy_qa, service_log
 from .changes import Actor
 from .workspace import Workspace
 
@@ -37,6 +37,8 @@ class Dashboard:
     #: is shown beside it with its own 参保率 (None when they are the same year).
     in_force_year: int | None = None
     in_force_kpis: enrollment.EnrollmentKpis | None = None
+    #: 答疑 of the month by 政策问答 topic, most asked first: what the next notice should say.
+    question_topics: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def work_services(self) -> int:
@@ -114,4 +116,5 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None,
         fulfilment=entitlement.year_entitlements(ws, actor, today.year),
         figures=figs, in_force_year=in_force, in_force_kpis=in_force_kpis,
         unpaid_contacted=contacted,
+        question_topics=policy_qa.questions_by_topic(ws, actor, since=today.replace(day=1), until=today),
     )

@@ -78,3 +78,20 @@ def test_a_custom_script_naming_a_villager_shows_the_refusal(qtbot, ctx, tmp_pat
     panel.make_button.click()
     qtbot.waitUntil(lambda: "不能点名" in panel.status.text(), timeout=30_000)
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_questions_by_topic_reach_the_dashboard(qtbot, township_ws, tasks, ui_settings):
+    from station_app.ui.app import build_main_window
+
+    ws, admin = township_ws
+    town = build_town(ws, admin)
+    items = policy_qa.qa_items(ws)
+    chronic = next(i for i in items if i.topic == "门诊慢特病")
+    for who in ("张大山", "赵六"):
+        policy_qa.log_answer(ws, town.doctor(VILLAGE_A), chronic, resident_id=town[who])
+    window = build_main_window(ws, admin, tasks, ui_settings)
+    qtbot.addWidget(window)
+    page = window.page("dashboard")
+    qtbot.waitUntil(lambda: page.dashboard is not None, timeout=30_000)
+    assert page.dashboard.question_topics == [("门诊慢特病", 2)]
+    assert "答疑主题：门诊慢特病 2" in page.service_card.detail.text()

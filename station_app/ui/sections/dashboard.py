@@ -437,8 +437,10 @@ class DashboardPage(QWidget):
         parts = [f"{kind.label} {totals.get(kind.value, 0)}" for kind in
                  (ServiceKind.HOME_VISIT, ServiceKind.MEDICINE, ServiceKind.QUESTION, ServiceKind.ERRAND)]
         # 提醒 calls are not the same work as 代购药/答疑: counted apart (issue 17.6).
+        asked = "；答疑主题：" + " · ".join(f"{topic} {n}" for topic, n in board.question_topics[:4]) \
+            if board.question_topics else ""
         self.service_card.set(f"{board.work_services} 次",
-                              " · ".join(parts) + f"（另有提醒电话 {board.reminder_calls} 次）")
+                              " · ".join(parts) + f"（另有提醒电话 {board.reminder_calls} 次）{asked}")
 
     def _failed(self, error: BaseException) -> None:
         self.refresh_button.setEnabled(True)
