@@ -110,3 +110,21 @@ def test_buttons_fit_a_village_pc_screen(qtbot, window, width, height):
     for button in (window.search_button, window.admin_button, *window.keys.values()):
         bottom = button.mapTo(window, button.rect().bottomRight())
         assert 0 <= bottom.x() <= width and 0 <= bottom.y() <= height, button.text()
+
+
+def test_an_admin_starts_the_kiosk_from_settings_and_a_doctor_cannot(qtbot, town):
+    from station_app.ui.sections.settings_page import SettingsPage
+
+    page = SettingsPage(town.ws, town.admin)
+    qtbot.addWidget(page)
+    titles = [page.tabs.tabText(i) for i in range(page.tabs.count())]
+    assert "自助查询" in titles
+    window = page.start_kiosk(full_screen=False)
+    qtbot.addWidget(window)
+    assert window.isVisible()
+    window.close()
+    assert window.isVisible()  # no way out without the password
+    window._may_close = True
+    doctor = SettingsPage(town.ws, town.doctor())
+    qtbot.addWidget(doctor)
+    assert "自助查询" not in [doctor.tabs.tabText(i) for i in range(doctor.tabs.count())]

@@ -273,6 +273,9 @@ class SettingsPage(QWidget):
         self.tabs.addTab(self._users_tab(), "用户")
         self.tabs.addTab(self._backups_tab(), "备份与恢复")
         self.tabs.addTab(self._audit_tab(), "操作日志")
+        self.kiosk_window = None
+        if self.is_admin:  # only an administrator turns this PC into the villagers' kiosk
+            self.tabs.addTab(self._kiosk_tab(), "自助查询")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(32, 28, 32, 28)
         layout.setSpacing(12)
@@ -283,6 +286,37 @@ class SettingsPage(QWidget):
         self.refresh_backups()
         self._load_audit_choices()
         self.search_audit()
+
+    def _kiosk_tab(self) -> QWidget:
+        from PySide6.QtWidgets import QPushButton
+
+        page = QWidget()
+        box = QVBoxLayout(page)
+        text = QLabel("把这台电脑变成村民的自助查询机：全屏显示，村民输入姓名和身份证号后 6 位查看本户参保、"
+                      "慢病卡和医疗救助情况（脱敏）。退出时点右下角“管理员”，输入管理员或医保专干的密码。"
+                      "也可以用命令 station-app kiosk 直接启动。")
+        text.setWordWrap(True)
+        self.kiosk_button = QPushButton("启动自助查询机")
+        self.kiosk_button.clicked.connect(self.start_kiosk)
+        box.addWidget(text)
+        box.addWidget(self.kiosk_button)
+        box.addStretch(1)
+        return page
+
+    def start_kiosk(self, *, full_screen: bool = True):
+        from PySide6.QtCore import Qt
+
+        from ..kiosk import KioskWindow
+
+        self.kiosk_window = KioskWindow(self.ws)
+        self.kiosk_window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        if full_screen:
+            self.kiosk_window.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
+            self.kiosk_window.showFullScreen()
+        else:
+            self.kiosk_window.show()
+        self._say("自助查询机已启动；管理员密码退出后回到这里。")
+        return self.kiosk_window
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.state_label.setText(text)
