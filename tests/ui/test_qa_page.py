@@ -95,3 +95,14 @@ def test_questions_by_topic_reach_the_dashboard(qtbot, township_ws, tasks, ui_se
     qtbot.waitUntil(lambda: page.dashboard is not None, timeout=30_000)
     assert page.dashboard.question_topics == [("门诊慢特病", 2)]
     assert "答疑主题：门诊慢特病 2" in page.service_card.detail.text()
+
+
+def test_the_notices_page_opens_the_broadcast_panel(qtbot, ctx):
+    from station_app.ui.sections.notices_page import NoticesPage
+
+    page = NoticesPage(ctx.ws, ctx.actor, tasks=ctx.tasks)
+    qtbot.addWidget(page)
+    qtbot.mouseClick(page.broadcast_button, Qt.MouseButton.LeftButton)
+    dialog = page.findChild(type(page.open_broadcast()))
+    qtbot.addWidget(dialog)
+    assert dialog.panel.village.count() >= 1 and dialog.panel.make_button.text() == "生成广播"

@@ -572,6 +572,21 @@ class NoticeActions:
         QMessageBox.warning(self, "公示", text)  # type: ignore[arg-type]
 
 
+class BroadcastDialog(QDialog):
+    """村广播 beside the notices: the same panel as 政策 → 村广播."""
+
+    def __init__(self, ws: Workspace, actor: Actor, tasks: TaskManager, parent: QWidget | None = None):
+        super().__init__(parent)
+        from . import PageContext
+        from .qa_page import BroadcastPanel
+
+        self.setWindowTitle("生成广播（流动喇叭）")
+        self.resize(900, 560)
+        self.panel = BroadcastPanel(PageContext(ws, actor, tasks), self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.panel)
+
+
 class NoticesPage(QWidget, NoticeActions):
     """The 公示 section. ``tasks`` defaults to a private TaskManager (the shell passes its own)."""
 
@@ -601,6 +616,10 @@ class NoticesPage(QWidget, NoticeActions):
         header.addSpacing(12)
         header.addWidget(subtitle, 1, Qt.AlignmentFlag.AlignBottom)
         header.addWidget(self.settings_button)
+        # The loudspeaker tells what the board shows (seed 004: 流动喇叭), from the same figures.
+        self.broadcast_button = QPushButton("生成广播…")
+        self.broadcast_button.clicked.connect(self.open_broadcast)
+        header.addWidget(self.broadcast_button)
 
         self.chooser = NoticeChooser(self.villages, self.settings)
         self.preview_button = QPushButton("预览")
@@ -729,6 +748,11 @@ class NoticesPage(QWidget, NoticeActions):
             self.issued.emit(issued.id)
 
         self.tasks.run_write(work, done, self._busy_failed, name="issue_notice")
+
+    def open_broadcast(self) -> "BroadcastDialog":
+        dialog = BroadcastDialog(self.ws, self.actor, self.tasks, self)
+        dialog.show()
+        return dialog
 
     def edit_settings(self) -> None:
         dialog = NoticeSettingsDialog(self.settings, self)
