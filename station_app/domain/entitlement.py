@@ -2,7 +2,7 @@
 
 Pure functions, amounts in fen. The rules are county reference data (``assistance_rule``),
 per benefit year and per 救助对象类别 (the 一至四类 classification of
-../shared/design/DOMAIN_FACTS_zh.md §3, S16):
+docs/design/DOMAIN_FACTS_zh.md §3, S16):
 
 * 一类 特困人员、孤儿（事实无人抚养儿童）; 二类 低保对象、返贫致贫人口;
   三类 低保边缘家庭成员、纳入监测范围的易返贫致贫人口; 四类 因病致贫重病患者 (身份有效期 12 个月).

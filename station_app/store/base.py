@@ -1,4 +1,4 @@
-"""Declarative base and the columns every synced row carries (see shared/design/SYNC.md)."""
+"""Declarative base and the columns every synced row carries (see docs/design/SYNC.md)."""
 
 from __future__ import annotations
 

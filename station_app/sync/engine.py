@@ -1,6 +1,6 @@
 """The station's sync engine: relay bundles, push the outbox, then pull pages until caught up.
 
-Guarantees (each one a failure mode in ../shared/design/SYNC.md):
+Guarantees (each one a failure mode in docs/design/SYNC.md):
 
 * A batch is written to the outbox (batch id, state ``sent``) and committed before it is sent;
   after a crash the same batch is sent again first, and the server answers a replay from its

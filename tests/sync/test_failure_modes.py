@@ -1,4 +1,4 @@
-"""One test per failure mode listed at the end of ../shared/design/SYNC.md (mode 11 is the
+"""One test per failure mode listed at the end of docs/design/SYNC.md (mode 11 is the
 property test in test_convergence.py), each against a real server on 127.0.0.1."""
 
 from __future__ import annotations
