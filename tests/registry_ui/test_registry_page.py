@@ -67,7 +67,7 @@ def test_keystrokes_are_debounced_into_one_search(qtbot, page, monkeypatch):
         qtbot.keyClicks(tab.search_edit, "zhangjian")
     assert calls == ["zhangjian"]
     assert names(tab) == ["张建国"]
-    assert SEARCH_DELAY_MS == 150
+    assert 100 <= SEARCH_DELAY_MS <= 300  # coalesces typing, still feels immediate (ui/common.py)
 
 
 def test_short_digits_show_a_hint(qtbot, page):
@@ -83,7 +83,7 @@ def test_filters_and_header_sort(qtbot, page):
     assert names(tab) == ["刘梓豪"]
     tab.reset_filters()
     tab.special_combo.setCurrentIndex(tab.special_combo.findData(registry.ANY_HARDSHIP))
-    assert names(tab) == ["张三", "王芳"]
+    assert names(tab) == ["张三", "张建国", "王芳"]  # 脱贫人口 counts as 困难群众 (county default, issue 17.2)
     tab.reset_filters()
     age = [c.key for c in COLUMNS].index("age")
     tab.table.horizontalHeader().setSortIndicator(age, Qt.SortOrder.AscendingOrder)  # a header click

@@ -31,18 +31,11 @@ from station_app.services.export_protection import export_password
 from station_app.services.service_log import ResidentHit, find_residents
 
 from ..fit import FormScroll, fit_dialog
+from ..common import ProgressRelay, SEARCH_DELAY_MS, error_text
 
 logger = logging.getLogger(__name__)
 
-SEARCH_DELAY_MS = 200
 HIT_ROLE = Qt.ItemDataRole.UserRole + 10
-
-
-def error_text(error: BaseException) -> str:
-    """What the user reads: the domain's Chinese message, or a calm generic line (details are logged)."""
-    if isinstance(error, DomainError):
-        return error.message
-    return "操作失败，未做任何修改；问题已记录在日志中。"
 
 
 def qdate(day: date) -> QDate:
@@ -344,12 +337,6 @@ class FormDialog(QDialog):
     def _failed(self, error: BaseException) -> None:
         self.ok_button.setEnabled(True)
         self.show_error(error_text(error))
-
-
-class ProgressRelay(QObject):
-    """Made on the main thread; a worker emits, the slot runs on the main thread."""
-
-    progress = Signal(int, int, str)
 
 
 def export_dir() -> Path:

@@ -35,12 +35,12 @@ from ..dialogs.service_widgets import error_text, run_export
 from ..views import apply_widths, enable_sorting, setup_table
 from ..models.lazy_table import Column, LazyTableModel
 from . import PageContext
+from ..common import SEARCH_DELAY_MS
 
 logger = logging.getLogger(__name__)
 
 ALL = ""
 LOADING = "加载中…"
-SEARCH_DELAY_MS = 250
 A = AssistanceStatus
 
 STATUS_COLOURS = {A.APPLIED.value: "#8a4b00", A.REVIEWED.value: "#1b6f8f", A.PAID.value: "#1b7f3b",

@@ -37,11 +37,11 @@ from ..dialogs.service_widgets import error_text, run_export
 from ..views import apply_widths, enable_sorting, setup_table
 from ..models.lazy_table import Column, LazyTableModel
 from . import PageContext
+from ..common import SEARCH_DELAY_MS
 
 logger = logging.getLogger(__name__)
 
 ALL = ""
-SEARCH_DELAY_MS = 250
 LOADING = "加载中…"
 
 STATUS_COLOURS = {

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QTextDocument
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from station_app.domain.enums import EnrollmentStatus, SpecialGroup
-from station_app.domain.errors import DomainError
 from station_app.services import enrollment as svc
 from station_app.services.enrollment import EnrollmentFilters, YearInfo, yuan
 
@@ -40,11 +39,11 @@ from ..tasks import TaskManager
 from ..views import apply_widths, enable_sorting, setup_table
 from . import PageContext
 from ..fit import fit_size
+from ..common import ProgressRelay, SEARCH_DELAY_MS, error_text
 
 logger = logging.getLogger(__name__)
 
 ALL = ""
-SEARCH_DELAY_MS = 250
 
 #: Who and 参保状态 first: on a 1366×768 screen ~8 columns show, and the status used to be
 #: cut off at the right edge behind 村/组/户号. The village column is hidden for a village user.
@@ -98,18 +97,6 @@ class EnrollmentTableModel(LazyTableModel):
             colour = STATUS_COLOURS.get(self.row_values(index.row()).get("status_code"))
             return QBrush(QColor(colour)) if colour else None
         return super().data(index, role)
-
-
-class ProgressRelay(QObject):
-    """Created on the main thread; a worker emits, the slot runs on the main thread."""
-
-    progress = Signal(int, int, str)
-
-
-def error_text(error: BaseException) -> str:
-    if isinstance(error, DomainError):
-        return error.message
-    return "操作失败，未做任何修改；问题已记录在日志中。"
 
 
 def bulk_text(result: svc.BulkResult, verb: str) -> str:

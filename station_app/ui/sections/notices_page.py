@@ -44,13 +44,13 @@ from PySide6.QtWidgets import (
 )
 
 from station_app.domain.enums import NoticeKind
-from station_app.domain.errors import DomainError
 from station_app.notices.data import DISCLOSURE, LAYOUTS, MAX_PERIOD_DAYS, PAPERS, NoticeDocument
 from station_app.services import notices as svc
 from station_app.services.changes import Actor
 from station_app.services.workspace import Workspace
 
 from ..tasks import TaskManager
+from ..common import ProgressRelay, error_text
 
 logger = logging.getLogger(__name__)
 
@@ -61,19 +61,6 @@ def _qdate(d: date) -> QDate:
 
 def _pydate(q: QDate) -> date:
     return date(q.year(), q.month(), q.day())
-
-
-def error_text(error: BaseException) -> str:
-    if isinstance(error, DomainError):
-        return error.message
-    logger.error("notice task failed: %r", error)
-    return f"操作失败：{error}"
-
-
-class ProgressRelay(QObject):
-    """Created on the main thread; a worker emits, the page's slot runs on the main thread."""
-
-    progress = Signal(int, int, str)
 
 
 def paint_on_printer(doc: NoticeDocument, paper: str, printer: QPrinter) -> int:

@@ -297,7 +297,7 @@ class BroadcastPanel(QWidget):
             self.folder.setText(chosen)
 
     def output_path(self) -> Path:
-        kind, code = self.kind.currentData(), self.village.currentData() or ""
+        kind = self.kind.currentData()
         return Path(self.folder.text()) / f"广播_{self.village.currentText()}_{broadcast.KIND_LABELS[kind]}_{date.today():%Y%m%d}.wav"
 
     def make(self) -> None:

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -52,12 +52,12 @@ from ..dialogs.resident_dialog import (
 from ..models.lazy_table import Column, LazyTableModel
 from ..views import apply_widths, enable_sorting, setup_table
 from . import PageContext
+from ..common import ProgressRelay, SEARCH_DELAY_MS, error_text
 
 logger = logging.getLogger(__name__)
 
 ALL = ""
 #: Debounce of the search box: a keystroke waits this long for the next before searching.
-SEARCH_DELAY_MS = 150
 SEARCH_PLACEHOLDER = "搜索：姓名、拼音首字母（张三 → zs）、全拼、身份证号任意几位、电话"
 GREY = QColor("#8a96a3")
 LOAD_FAILED = "加载失败，请重试；问题已记录在日志中。"
@@ -86,10 +86,6 @@ ENROLLMENT_COLOURS = {
 }
 
 
-def error_text(error: BaseException) -> str:
-    return error.message if isinstance(error, DomainError) else LOAD_FAILED
-
-
 class RegistryModel(LazyTableModel):
     """Residents who died or moved out in grey; the year's enrollment status in its colour."""
 
@@ -103,12 +99,6 @@ class RegistryModel(LazyTableModel):
                 return QBrush(QColor(colour)) if colour else None
             return None
         return super().data(index, role)
-
-
-class ProgressRelay(QObject):
-    """Progress from a worker thread, delivered on the main thread (queued signal)."""
-
-    progress = Signal(int, int, str)
 
 
 def _label(text: str) -> QLabel:
@@ -612,7 +602,7 @@ class RegistryTab(QWidget):
 
     def _load_failed(self, error: BaseException) -> None:
         self.count_label.setText("")
-        self.message.setText(error_text(error))
+        self.message.setText(error_text(error, LOAD_FAILED))
 
     def _fetch_rows(self, ids) -> dict[str, dict[str, Any]]:
         # Runs on the UI thread when the view paints a page it has not seen: one query of
@@ -666,7 +656,7 @@ class RegistryTab(QWidget):
             return detail, household, resident_benefits(ws, actor, resident_id)
 
         self.ctx.tasks.run_read(load, lambda result: self._show_detail(generation, *result),
-                                lambda error: self.message.setText(error_text(error)),
+                                lambda error: self.message.setText(error_text(error, LOAD_FAILED)),
                                 name="resident_detail", owner=self)
 
     def _show_detail(self, generation: int, detail: ResidentDetail, household: HouseholdView | None,
@@ -769,7 +759,7 @@ class RegistryTab(QWidget):
             return
         ws, actor, panel = self.ctx.ws, self.ctx.actor, self.panel
         self.ctx.tasks.run_write(lambda: reveal_resident(ws, actor, detail.id), panel.reveal,
-                                 lambda error: self.message.setText(error_text(error)), name="reveal", owner=self)
+                                 lambda error: self.message.setText(error_text(error, LOAD_FAILED)), name="reveal", owner=self)
 
     def _detail_for_action(self) -> ResidentDetail | None:
         detail = self.panel.resident
@@ -813,7 +803,7 @@ class RegistryTab(QWidget):
     def _scan_failed(self, error: BaseException) -> None:
         self._stop_progress()
         self.scan_button.setEnabled(True)
-        self.message.setText(error_text(error))
+        self.message.setText(error_text(error, LOAD_FAILED))
 
     def _ask_path(self, title: str, suggested: str) -> str:
         from ..dialogs.export_confirm import confirm_personal_export

@@ -32,12 +32,12 @@ from ..dialogs.service_widgets import DateField, ResidentPicker, error_text, run
 from ..views import apply_widths, enable_sorting, setup_table
 from ..models.lazy_table import Column, LazyTableModel
 from . import PageContext
+from ..common import SEARCH_DELAY_MS
 
 logger = logging.getLogger(__name__)
 
 ALL = ""
 LOADING = "加载中…"
-SEARCH_DELAY_MS = 250
 KINDS = list(ServiceKind)
 
 SERVICE_COLUMNS = (
