@@ -97,8 +97,6 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None,
     actor = narrowed_to_village(ws, actor, village_code)
     year = enrollment.default_year(ws, today)
     info = enrollment.year_info(ws, year, actor=actor, today=today) if year else None
-    kpis = enrollment.enrollment_kpis(ws, actor, year) if year else None
-    unpaid = kpis.unpaid if kpis else 0  # 在册 only: the unpaid list (docs/FIGURES.md)
     from . import outreach
 
     contacted = sum(outreach.outcome_counts(ws, actor, "unpaid", year=year).values()) if year else 0
@@ -106,7 +104,11 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None,
     overdue = sum(1 for r in reminders if r.days_left < 0)
     figs = figures.load_figures(ws, actor, today=today)
     in_force = figs.year_in_force if figs.year_in_force not in (None, year) else None
-    in_force_kpis = enrollment.enrollment_kpis(ws, actor, in_force) if in_force else None
+    # Both years' 参保率 from one pass over the residents, not one query each.
+    by_year = enrollment.enrollment_kpis_of_years(ws, actor, [y for y in (year, in_force) if y])
+    kpis = by_year.get(year) if year else None
+    unpaid = kpis.unpaid if kpis else 0  # 在册 only: the unpaid list (docs/FIGURES.md)
+    in_force_kpis = by_year.get(in_force) if in_force else None
     return Dashboard(
         year=year, year_info=info, kpis=kpis, unpaid=unpaid,
         usage=chronic.card_usage_rates(ws, actor, 12, today=today),
