@@ -550,10 +550,11 @@ def _kpis_of_rows(year: int, rows: Iterable[tuple], hardship_codes: frozenset[st
     by_village: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     by_place: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     unpaid = 0
+    owing = (NO_RECORD, EnrollmentStatus.UNPAID.value)  # an enum's .value is a descriptor call: once, not per row
     for village, group, groups, status, registered, count in rows:
         status = status or NO_RECORD
         total[status] += count
-        if registered and status in (NO_RECORD, EnrollmentStatus.UNPAID.value):
+        if registered and status in owing:
             unpaid += count
         by_village[village or ""][status] += count
         by_place[(village or "", group or "")][status] += count
