@@ -88,12 +88,14 @@ def main() -> None:
         floor.append(time.perf_counter() - started)
     raw.close()
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # 2 cores shared: say how busy
     med, p_max = statistics.median(ours), max(ours)
     fmed = statistics.median(floor)
     lines = [
         f"`PYTHONPATH=. .venv/bin/python bench/bench_dashboard.py` — {date.today()}, {platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}; demo township (60,000 residents), "
-        f"median of {RUNS} warm loads.",
+        f"median of {RUNS} warm loads"
+        + (f"; machine load average {load:.1f} at the end (ours and the floor share it)." if load is not None else "."),
         "",
         "| measure | median | max |",
         "|---|---|---|",
