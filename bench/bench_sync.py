@@ -397,12 +397,24 @@ def run(args) -> dict:
                        initial_bytes=client.stats.bytes_received, initial_pages=report.pages)
         print(f"initial sync: {applied:,} rows in {seconds:.2f} s = {applied / seconds:,.0f} rows/s "
               f"({report.pages} pages, {client.stats.bytes_received / 1e6:.1f} MB)", flush=True)
-        results["floor_sqlite_rows_per_s"] = floor_sqlite(template, data, folder)
-        results["floor_json_rows_per_s"], results["floor_json_bytes"] = floor_json(data)
+        if args.only == "noop":  # the initial sync only builds the station for the no-op syncs
+            results.update(floor_sqlite_rows_per_s=0.0, floor_json_rows_per_s=0.0, floor_json_bytes=0)
+        else:
+            results["floor_sqlite_rows_per_s"] = floor_sqlite(template, data, folder)
+            results["floor_json_rows_per_s"], results["floor_json_bytes"] = floor_json(data)
         print(f"floors: sqlite3.executemany {results['floor_sqlite_rows_per_s']:,.0f} rows/s, "
               f"gzip JSON {results['floor_json_rows_per_s']:,.0f} rows/s", flush=True)
 
         # 2. no-op sync
+        if args.profile:
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            timed_sync(ws, server.url, tokens["TS"])[2].close()
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
         noop = []
         for _ in range(args.noop_runs):
             seconds, _report, client = timed_sync(ws, server.url, tokens["TS"])
@@ -419,6 +431,8 @@ def run(args) -> dict:
         print(f"no-op sync: median {results['noop_ms']:.1f} ms (p95 {results['noop_p95_ms']:.1f}); "
               f"health round trip {results['floor_health_ms']:.1f} ms", flush=True)
         ws.close()
+        if args.only == "noop":
+            return results
 
         # 3. wire bytes of a village's initial sync
         village_ws = new_station(folder, "V1", "village", village_code, server.url, tokens["V1"], template)
@@ -553,6 +567,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--validation-rounds", type=int, default=3,
                         help="alternating runs with and without the validation layer (issue 9)")
+    parser.add_argument("--only", choices=["all", "noop"], default="all",
+                        help="noop: build the township station, then measure only the no-op sync")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of one no-op sync first")
     parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--section", default=SECTION, help="RESULTS.md section to write (a partial run "
