@@ -131,7 +131,7 @@ def test_a_no_op_sync_does_not_rescan_households_and_residents(county, stations,
     assert scans == [] and report.double_registrations == 1 and "重复登记" in report.summary()
     # A resident arriving with the pull is counted again.
     register_household(township.ws, township.actor, village_code=VILLAGE_A,
-                       head=ResidentInput("王小明", new_id_number()))
+                       head=ResidentInput("王小明", new_id_number(), group_code=GROUP_A1))
     township.sync()
     scans.clear()
     assert village.sync().double_registrations == 1 and scans == ["renumber", "count"]
