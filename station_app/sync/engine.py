@@ -213,6 +213,9 @@ class SyncEngine:
         self.applier = Applier()
         self.report = SyncReport()
         self._stored_warning: str | None = None
+        #: Tables this run pushed or pulled rows of: the duplicate checks after the pull run
+        #: only when households or residents moved (a no-op sync must not scan 60,000 rows).
+        self._touched: set[str] = set()
         self._conn: Connection | None = None
         #: Set for a station's very first pull: the scope is saved with the first page.
         self._first_scope = False
@@ -280,19 +283,30 @@ class SyncEngine:
 
     def _renumber_households(self) -> None:
         """户号 duplicated by stations still numbering the old way get new, deterministic
-        numbers (pushed at the next sync); see services/household_numbers.py."""
-        from station_app.services.household_numbers import renumber_duplicate_households
+        numbers (pushed at the next sync); see services/household_numbers.py.
 
-        try:
-            changed = renumber_duplicate_households(self.ws)
-        except DomainError:
-            logger.exception("could not renumber duplicate household numbers")
-            return
-        if changed:
-            logger.info("renumbered %d duplicate household numbers", changed)
+        Both checks group every household / resident: they run only when this sync pushed or
+        pulled rows of those tables (or never ran here); otherwise nothing they look at has
+        changed since the last sync and the stored count of double registrations stands."""
+        from station_app.services.household_numbers import renumber_duplicate_households
         from station_app.services.person_merge import count_double_registrations
 
-        self.report.double_registrations = count_double_registrations(self.ws)
+        stored = read_state(self.ws, state.K_DOUBLE_REGISTRATIONS)
+        if "household" in self._touched or not stored:
+            try:
+                changed = renumber_duplicate_households(self.ws)
+            except DomainError:
+                logger.exception("could not renumber duplicate household numbers")
+                return
+            if changed:
+                logger.info("renumbered %d duplicate household numbers", changed)
+        if "resident" in self._touched or not stored.isdigit():
+            count = count_double_registrations(self.ws)
+            with self._txn() as conn:
+                state.put(conn, state.K_DOUBLE_REGISTRATIONS, str(count))
+        else:
+            count = int(stored)
+        self.report.double_registrations = count
 
     def _lock(self) -> threading.Lock:
         key = str(self.ws.db_path or id(self.ws))
@@ -330,6 +344,7 @@ class SyncEngine:
             if batch is None:
                 return
             self._tell(done, max(total, done + len(batch.ops)), "上传本站修改")
+            self._touched.update(op.get("t") for op in batch.ops)
             body = {"batch_id": batch.batch_id, "client_time_ms": int(self.wall_clock()), "ops": batch.ops}
             try:
                 answer = self.client.push(body)
@@ -493,6 +508,9 @@ class SyncEngine:
     def _apply_page(self, page: dict[str, Any], cursor_key: str) -> None:
         prepared = page.get("_prepared") or self.applier.prepare(page.get("tables") or [])
         events = page.get("events") or []
+        self._touched.update(block.get("t") for block in page.get("tables") or []
+                             if isinstance(block, dict) and block.get("r"))
+        self._touched.update(event.get("t") for event in events if isinstance(event, dict))
         with self._txn() as conn:
             stats = self.applier.apply_prepared(conn, prepared)
             if events:

@@ -29,6 +29,7 @@ K_SERVER_SKEW = "sync.server_skew_ms"
 K_STATION_KEYS = "sync.station_keys"  # JSON {station: bundle key hex} (township stations)
 K_STATION_KEYS_AT = "sync.station_keys_at"
 K_STATION_PLACES = "sync.station_places"  # JSON {station: its village} (township stations)
+K_DOUBLE_REGISTRATIONS = "sync.double_registrations"  # people registered twice, counted at the last sync
 K_RELAY = "sync.relay."  # + bundle id: a village's bundle waiting to be relayed upward
 K_BUNDLE_SEEN = "sync.bundle."  # + bundle id: imported here already
 
