@@ -16,13 +16,6 @@ from .chronic import resident_or_404
 from .workspace import Workspace
 
 
-def _label(enum, value: str) -> str:
-    try:
-        return enum(value).label
-    except ValueError:
-        return value
-
-
 @dataclass(frozen=True)
 class YearLine:
     year: int
@@ -64,11 +57,11 @@ class ResidentBenefits:
 
 
 def _enrollment_text(row: Enrollment) -> str:
-    label = _label(EnrollmentStatus, row.status)
+    label = EnrollmentStatus.label_for(row.status)
     parts = [label]
     if row.status == EnrollmentStatus.PAID.value:
         parts.append(f"{fen_text(row.paid_fen)} 元")
-        extra = [x for x in (_label(PaymentChannel, row.channel) if row.channel else "",
+        extra = [x for x in (PaymentChannel.label_for(row.channel) if row.channel else "",
                              f"{row.paid_date:%Y-%m-%d}" if row.paid_date else "") if x]
         if extra:
             parts.append(f"（{'，'.join(extra)}）")
@@ -88,13 +81,13 @@ def resident_benefits(ws: Workspace, actor: Actor, resident_id: str, *, today: d
         for row in session.scalars(select(Enrollment).where(Enrollment.resident_id == person.id,
                                                             Enrollment.deleted.is_(False))
                                    .order_by(Enrollment.year.desc())):
-            result.enrollment.append(YearLine(row.year, row.status, _label(EnrollmentStatus, row.status),
+            result.enrollment.append(YearLine(row.year, row.status, EnrollmentStatus.label_for(row.status),
                                               _enrollment_text(row)))
         diseases = dict(session.execute(select(Disease.code, Disease.name)).all())
         for card in session.scalars(select(ChronicCard).where(ChronicCard.resident_id == person.id,
                                                                ChronicCard.deleted.is_(False))
                                     .order_by(ChronicCard.applied_date.desc())):
-            text = f"{diseases.get(card.disease_code, card.disease_code)} · {_label(CardStatus, card.status)}"
+            text = f"{diseases.get(card.disease_code, card.disease_code)} · {CardStatus.label_for(card.status)}"
             if card.status == CardStatus.ISSUED.value:
                 if card.benefit_start:
                     text += f"（待遇自 {card.benefit_start:%Y-%m-%d}）"
@@ -107,5 +100,5 @@ def resident_benefits(ws: Workspace, actor: Actor, resident_id: str, *, today: d
                                     .order_by(AssistanceCase.applied_date.desc())):
             amount = f" {fen_text(case.assistance_fen)} 元" if case.assistance_fen else ""
             result.cases.append(CaseLine(case.status, f"{case.applied_date:%Y-%m-%d} · "
-                                                      f"{_label(AssistanceStatus, case.status)}{amount}"))
+                                                      f"{AssistanceStatus.label_for(case.status)}{amount}"))
     return result
