@@ -47,6 +47,20 @@ PASSWORD_ENV = "STATION_APP_PASSWORD"
 USER_ENV = "STATION_APP_USER"
 
 
+def open_set_up_station(args, what: str):
+    """The command's database, which must exist and have a station set up (``what``: 无法…)."""
+    from station_app.domain.errors import ValidationError
+
+    db = db_path_of(args)
+    if not db.exists():
+        raise ValidationError(f"数据库不存在：{db}")
+    ws = open_station(args)
+    if not ws.is_set_up:
+        ws.close()
+        raise ValidationError(f"该数据库尚未设置站点，无法{what}。")
+    return ws
+
+
 def open_station(args, *, backups: Path | None = None):
     """Open the command's database, unlocking it if it is encrypted.
 

@@ -6,24 +6,13 @@ import time
 from datetime import date
 from pathlib import Path
 
-from .main import db_path_of, open_station, progress_printer
+from .main import open_set_up_station, progress_printer
 
 KINDS = ("enrollment", "chronic", "assistance", "policy")
 PAPER_CHOICES = ("A4", "A4L", "A3", "A3L")
 LAYOUT_CHOICES = ("roster", "summary", "detail")
 
 
-def _open(args):
-    from station_app.domain.errors import ValidationError
-
-    db = db_path_of(args)
-    if not db.exists():
-        raise ValidationError(f"数据库不存在：{db}")
-    ws = open_station(args)
-    if not ws.is_set_up:
-        ws.close()
-        raise ValidationError("该数据库尚未设置站点，无法发布公示。")
-    return ws
 
 
 def _start(args) -> date | None:
@@ -57,7 +46,7 @@ def cmd_notice(args) -> int:
     if out.is_dir():  # refused before any work
         raise notices.NoticeFileError(f"{out} 是一个文件夹；--out 请给出 PDF 文件名（如 {out / '公示.pdf'}）。")
     ensure_app()
-    ws = _open(args)
+    ws = open_set_up_station(args, "发布公示")
     try:
         actor = notices.actor_for(ws, args.user)
         started = time.perf_counter()
@@ -91,7 +80,7 @@ def cmd_notice_batch(args) -> int:
     out_dir = Path(args.out_dir)
     notices.ensure_folder(out_dir)
     ensure_app()
-    ws = _open(args)
+    ws = open_set_up_station(args, "发布公示")
     try:
         actor = notices.actor_for(ws, args.user)
         started = time.perf_counter()

@@ -6,20 +6,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from .main import db_path_of, open_station
+from .main import db_path_of, open_set_up_station
 
 
-def _open(args, what: str):
-    from station_app.domain.errors import ValidationError
-
-    db = db_path_of(args)
-    if not db.exists():
-        raise ValidationError(f"数据库不存在：{db}")
-    ws = open_station(args)
-    if not ws.is_set_up:
-        ws.close()
-        raise ValidationError(f"该数据库尚未设置站点，无法{what}。")
-    return ws
 
 
 def cmd_kiosk(args) -> int:
@@ -57,7 +46,7 @@ def cmd_broadcast(args) -> int:
         except ValueError:
             raise ValidationError("日期格式应为 YYYY-MM-DD。") from None
     broadcast.check_output_path(args.out)
-    ws = _open(args, "生成广播")
+    ws = open_set_up_station(args, "生成广播")
     try:
         actor = actor_for(ws, args.user)
         result = broadcast.make_broadcast(ws, actor, args.kind, args.village, args.out, custom_text=custom,
@@ -74,7 +63,7 @@ def cmd_broadcast(args) -> int:
 def cmd_qa(args) -> int:
     from station_app.services import policy_qa
 
-    ws = _open(args, "查询政策问答")
+    ws = open_set_up_station(args, "查询政策问答")
     try:
         items = policy_qa.qa_items(ws)
         hits = policy_qa.search(items, " ".join(args.words or []), topic=args.topic or "")
