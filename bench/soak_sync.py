@@ -47,7 +47,10 @@ STATIONS = {"VA": ("village", VILLAGE_A), "VB": ("village", VILLAGE_B), "TS": ("
 SCOPES = {"VA": (VILLAGE_A,), "VB": (VILLAGE_B,), "TS": (VILLAGE_A, VILLAGE_B)}
 NAMES = "张王李赵刘陈杨黄周吴"
 GIVEN = "明华强丽芳军平静敏杰"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ADMIN_PASSWORD = "soak-pass-1"
+# Station databases are encrypted (issue 15): every CLI run signs in as the station's admin,
+# as a clerk's scheduled sync would.
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "STATION_APP_USER": "admin", "STATION_APP_PASSWORD": ADMIN_PASSWORD}
 
 
 def _py(*args: str) -> list[str]:
@@ -58,6 +61,7 @@ def _py(*args: str) -> list[str]:
 
 
 def worker(args) -> int:
+    from station_app.domain.errors import ValidationError
     from station_app.domain.idnumber import make_id
     from station_app.services.changes import Actor
     from station_app.services.households import ResidentInput, register_household
@@ -65,7 +69,7 @@ def worker(args) -> int:
     from station_app.store.models import Household, Resident
 
     rng = random.Random(args.seed)
-    ws = Workspace.open(Path(args.db))
+    ws = Workspace.open(Path(args.db), username="admin", password=ADMIN_PASSWORD)
     _scope, place = STATIONS[args.code]
     actor = Actor("admin", "管理员", "admin", place, args.code)
     journal = open(args.journal, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
@@ -82,9 +86,12 @@ def worker(args) -> int:
     def register(village: str, id_number: str) -> None:
         name = rng.choice(NAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
         try:
-            household_id, head_id = register_household(ws, actor, village_code=village,
-                                                       head=ResidentInput(name, id_number))
-        except Exception:  # noqa: BLE001 - already registered here: skip, like a clerk would
+            # Every village in the reference has a 一组 (the one write path requires a group).
+            household_id, head_id = register_household(ws, actor, village_code=village, confirm_similar=True,
+                                                       head=ResidentInput(name, id_number, group_code=village + "01"))
+        except ValidationError as refused:
+            if "已登记" not in refused.message:
+                raise  # only "already registered here" is skipped, like a clerk would
             return
         note("household", household_id, {"household_no": None})
         note("resident", head_id, {"id_number": id_number})
@@ -206,7 +213,7 @@ def setup(folder: Path, port: int) -> tuple[Server, dict[str, Path]]:
         ws = Workspace.open(path, backups=folder / "backups")
         load_reference(ws, SMALL_REFERENCE)
         actor = setup_station(ws, code=code, name=f"站点{code}", scope=scope, place_code=place,
-                              admin_username="admin", admin_password="soak-pass-1")
+                              admin_username="admin", admin_password=ADMIN_PASSWORD)
         set_server(ws, actor, server.url, token)
         ws.close()
         paths[code] = path
@@ -229,8 +236,12 @@ def settle(server: Server, paths: dict[str, Path], stats: Counter) -> None:
             _run(sync_cmd(paths[code]), None, stats, "settle_sync")
 
 
+def _dict_row(cursor, row) -> dict:
+    return {column[0]: value for column, value in zip(cursor.description, row)}
+
+
 def verify(server: Server, paths: dict[str, Path], journal: Path) -> dict[str, int]:
-    import sqlite3
+    from station_app.services.workspace import Workspace
 
     from county_server.db import make_engine
     from county_server.store import Store
@@ -244,8 +255,11 @@ def verify(server: Server, paths: dict[str, Path], journal: Path) -> dict[str, i
         everything = store.rows_in_scope(None)
         for code, path in paths.items():
             codes = frozenset(store.station_ctx(code).codes)
-            conn = sqlite3.connect(path)
-            conn.row_factory = sqlite3.Row
+            # The station file is SQLCipher-encrypted: read it through the app's own engine.
+            ws = Workspace.open(path, username="admin", password=ADMIN_PASSWORD)
+            raw = ws.engine.raw_connection()
+            conn = raw.driver_connection
+            conn.row_factory = _dict_row
             local = {}
             for table, spec in specs.items():
                 if spec.reference or spec.local_only:
@@ -253,12 +267,13 @@ def verify(server: Server, paths: dict[str, Path], journal: Path) -> dict[str, i
                 for row in conn.execute(f'SELECT * FROM "{table}"'):
                     if row["village_code"] in codes:
                         local[row["id"]] = (table, dict(row))
-            pending = conn.execute("SELECT count(*) FROM sync_outbox WHERE state IN ('pending', 'sent')").fetchone()[0]
+            pending = conn.execute("SELECT count(*) AS n FROM sync_outbox WHERE state IN ('pending', 'sent')").fetchone()["n"]
             result["pending_after_settle"] += pending
-            result["rejected"] += conn.execute("SELECT count(*) FROM sync_outbox WHERE state = 'rejected'").fetchone()[0]
+            result["rejected"] += conn.execute("SELECT count(*) AS n FROM sync_outbox WHERE state = 'rejected'").fetchone()["n"]
             result["open_conflicts"] += conn.execute(
-                "SELECT count(*) FROM sync_conflict WHERE resolution = ''").fetchone()[0]
-            conn.close()
+                "SELECT count(*) AS n FROM sync_conflict WHERE resolution = ''").fetchone()["n"]
+            raw.close()
+            ws.close()
             for row_id, record in store.rows_in_scope(codes).items():
                 if row_id not in local:
                     if not record.deleted:
