@@ -55,7 +55,7 @@ def test_a_clerk_drills_down_by_village(qtbot, demo, window_for):
 
 
 def test_clicking_the_unpaid_card_opens_the_unpaid_list(qtbot, demo, window_for):
-    from station_app.ui.sections.enrollment_tab import UnpaidListDialog
+    from station_app.ui.dialogs.unpaid_list import UnpaidListDialog
 
     window = window_for(demo.doctor)
     page = _dashboard(qtbot, window)

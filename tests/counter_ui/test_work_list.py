@@ -88,11 +88,11 @@ def test_mark_paid_from_the_list(qtbot, demo, window_for):
 def test_the_printout_is_compact(qtbot, demo, window_for):
     from PySide6.QtPrintSupport import QPrinter
 
-    from station_app.ui.sections.enrollment_tab import print_layout
+    from station_app.ui.dialogs.unpaid_print import print_layout
 
     from PySide6.QtGui import QTextDocument
 
-    from station_app.ui.sections.enrollment_tab import unpaid_html
+    from station_app.ui.dialogs.unpaid_print import unpaid_html
 
     _tab, dialog = _open_list(qtbot, window_for(demo.clerk))
     groups = dialog.data.groups * 8  # a township-sized list: several pages

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from station_app.services import enrollment as en
 from station_app.store.models import Enrollment
 from station_app.ui.sections import PageContext
-from station_app.ui.sections.enrollment_tab import COLUMNS, EnrollmentPage, EnrollmentTab, UnpaidListDialog
+from station_app.ui.dialogs.unpaid_list import UnpaidListDialog
+from station_app.ui.sections.enrollment_tab import COLUMNS, EnrollmentPage, EnrollmentTab
 from tests.conftest import VILLAGE_A, VILLAGE_B
 from tests.enrollment.town import TODAY, YEAR
 

@@ -1,49 +1,33 @@
-"""年度参保: a benefit year's list of residents with their status, bulk marking, the unpaid list and a new year."""
+"""年度参保: a benefit year's list of residents with their status, bulk marking, the unpaid list and a new year.
+
+The strips around the list are in ``enrollment_bars``; the 未缴清单 is ``dialogs/unpaid_list``."""
 
 from __future__ import annotations
 
-import html
 import logging
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QTextDocument
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDialog,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QMenu,
-    QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QTableView,
-    QTreeWidget,
-    QTreeWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QTableView, QVBoxLayout, QWidget
 
-from station_app.domain.enums import EnrollmentStatus, SpecialGroup
+from station_app.domain.enums import EnrollmentStatus
+from station_app.domain.money import yuan
 from station_app.services import enrollment as svc
-from station_app.services.enrollment import EnrollmentFilters, YearInfo, yuan
+from station_app.services.enrollment import EnrollmentFilters, YearInfo
 
+from ..common import ProgressRelay, error_text
 from ..dialogs.payment_dialog import NoteDialog, PaymentDialog, SubmitDialog, SubsidyDialog
+from ..dialogs.unpaid_list import UnpaidListDialog
 from ..models.lazy_table import Column, LazyTableModel
 from ..tasks import TaskManager
 from ..views import apply_widths, enable_sorting, setup_table
 from . import PageContext
-from ..fit import fit_size
-from ..common import ProgressRelay, SEARCH_DELAY_MS, error_text
+from .enrollment_bars import ActionBar, FilterBar, StatusLine, YearBar
 
 logger = logging.getLogger(__name__)
-
-ALL = ""
 
 #: Who and 参保状态 first: on a 1366×768 screen ~8 columns show, and the status used to be
 #: cut off at the right edge behind 村/组/户号. The village column is hidden for a village user.
@@ -78,16 +62,6 @@ STATUS_COLOURS = {
     EnrollmentStatus.UNPAID.value: "#b3261e", svc.NO_RECORD: "#b3261e",
     EnrollmentStatus.TO_VERIFY.value: "#8a5a00",
 }
-BANNER_STYLES = {
-    "open": "background:#fff4e0; color:#8a4b00; border:1px solid #f0c27a;",
-    "urgent": "background:#fde8e6; color:#b3261e; border:1px solid #eea49c;",
-    "closed": "background:#eef2f6; color:#5a6b7b; border:1px solid #d5dde5;",
-    "before": "background:#e8f1f8; color:#2f6f9f; border:1px solid #b6d0e4;",
-    "unset": "background:#eef2f6; color:#5a6b7b; border:1px solid #d5dde5;",
-}
-#: Days left at which the countdown turns red.
-URGENT_DAYS = 15
-
 
 class EnrollmentTableModel(LazyTableModel):
     """The lazy model, with the status cell coloured (red for those who still owe)."""
@@ -136,81 +110,10 @@ class EnrollmentTab(QWidget):
         self.ask_save_path: Callable[[str, str], str] = self._ask_path
         self.last_export: Path | None = None
         self._relay = ProgressRelay(self)
-        self._relay.progress.connect(self._on_progress)
 
-        # -- year, deadline, KPI --------------------------------------------------------
-        self.year_combo = QComboBox()
-        self.year_combo.setMinimumWidth(120)
-        self.banner = QLabel("")
-        self.banner.setObjectName("deadlineBanner")
-        self.banner.setWordWrap(True)
-        banner_font = self.banner.font()
-        banner_font.setPointSize(banner_font.pointSize() + 3)
-        banner_font.setBold(True)
-        self.banner.setFont(banner_font)
-        self.kpi_label = QLabel("")
-        self.kpi_label.setObjectName("kpiLabel")
-        kpi_font = self.kpi_label.font()
-        kpi_font.setPointSize(kpi_font.pointSize() + 3)
-        kpi_font.setBold(True)
-        self.kpi_label.setFont(kpi_font)
-        self.kpi_label.setStyleSheet("color:#2f6f9f;")
-        self.kpi_detail = QLabel("")
-        self.kpi_detail.setObjectName("hint")
-        top = QHBoxLayout()
-        top.setSpacing(12)
-        top.addWidget(QLabel("待遇年度"))
-        top.addWidget(self.year_combo)
-        top.addWidget(self.banner, 1)
-        kpi_box = QVBoxLayout()
-        kpi_box.setSpacing(0)
-        kpi_box.addWidget(self.kpi_label, 0, Qt.AlignmentFlag.AlignRight)
-        kpi_box.addWidget(self.kpi_detail, 0, Qt.AlignmentFlag.AlignRight)
-        top.addLayout(kpi_box)
-
-        # -- filters ---------------------------------------------------------------------
-        self.places = svc.filter_places(ctx.ws, ctx.actor)
-        self.village_combo = QComboBox()
-        self.village_combo.setMinimumWidth(120)
-        if len(self.places) != 1:
-            self.village_combo.addItem("全部村", ALL)
-        for code, name, _groups in self.places:
-            self.village_combo.addItem(name, code)
-        self.village_combo.setEnabled(len(self.places) > 1)
-        self.group_combo = QComboBox()
-        self.group_combo.setMinimumWidth(90)
-        self.status_combo = QComboBox()
-        self.status_combo.addItem("全部状态", ALL)
-        for code, label in EnrollmentStatus.choices():
-            self.status_combo.addItem(label, code)
-        self.status_combo.addItem(svc.NO_RECORD_LABEL, svc.NO_RECORD)
-        self.special_combo = QComboBox()
-        self.special_combo.addItem("全部人员", ALL)
-        self.special_combo.addItem("困难群众", svc.GROUP_FILTER_HARDSHIP)
-        self.special_combo.addItem("任一特殊人群", svc.GROUP_FILTER_ANY)
-        self.special_combo.addItem("普通居民", svc.GROUP_FILTER_NONE)
-        for code, label in SpecialGroup.choices():
-            self.special_combo.addItem(label, code)
-        self.search_edit = QLineEdit()
-        self.search_edit.setPlaceholderText("姓名 / 拼音首字母 / 身份证号 / 电话")
-        self.search_edit.setClearButtonEnabled(True)
-        self.search_edit.setMinimumWidth(150)
-        for combo in (self.village_combo, self.group_combo, self.status_combo, self.special_combo):
-            # Sized to a few characters, not to the longest item (孤儿/事实无人抚养儿童).
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(5)
-        self.reset_button = QPushButton("清除筛选")
-        filters = QHBoxLayout()
-        filters.setSpacing(8)
-        for label, widget in (("村", self.village_combo), ("组", self.group_combo), ("状态", self.status_combo),
-                              ("人员类别", self.special_combo)):
-            filters.addWidget(QLabel(label))
-            filters.addWidget(widget)
-        filters.addSpacing(8)
-        filters.addWidget(self.search_edit, 1)
-        filters.addWidget(self.reset_button)
-
-        # -- the list --------------------------------------------------------------------
+        self.year_bar = YearBar()
+        self.filter_bar = FilterBar(svc.filter_places(ctx.ws, ctx.actor))
+        self.places = self.filter_bar.places
         self.model = EnrollmentTableModel(COLUMNS, self._fetch_rows, parent=self)
         self.model.on_sort = self.sort_by
         self.table = QTableView()
@@ -219,74 +122,32 @@ class EnrollmentTab(QWidget):
         apply_widths(self.table, COLUMNS)
         self.table.setColumnHidden(VILLAGE_COLUMN, len(self.places) <= 1)
         enable_sorting(self.table)
-
-        # -- actions ---------------------------------------------------------------------
-        self.paid_button = QPushButton("标记已缴费…")
-        self.subsidy_button = QPushButton("设置资助参保…")
-        # Rarer statuses live in one menu so the row fits a 1366-pixel clinic screen.
-        self.more_button = QPushButton("其他状态")
-        more = QMenu(self.more_button)
-        self.other_action = more.addAction("其他渠道参保（职工医保、外地参保、军人…）…")
-        self.not_required_action = more.addAction("无需参保（死亡、迁出…）…")
-        self.confirm_action = more.addAction("待核实确认为其他渠道参保")
-        self.confirm_action.setToolTip("上年其他渠道参保、本年度待核实的人员：核实仍在其他渠道参保后确认（选中的，或当前年度全部）。")
-        more.addSeparator()
-        self.unpaid_action = more.addAction("改为未缴费")
-        self.more_button.setMenu(more)
-        self.apply_button = QPushButton("套用资助建议")
-        self.apply_button.setToolTip("按县医保局资助规则，为未缴费的特殊人群填入资助类别和金额；全额资助的直接登记为资助参保。\n"
-                                     "先选中人员则只处理选中的，否则处理当前列表。")
-        self.new_year_button = QPushButton("开始新年度…")
-        self.new_year_button.setToolTip("为本年度还没有参保记录的在册居民建立记录（未缴费，符合全额资助的登记为资助参保）；\n"
-                                        "以前年度的记录不变；可重复执行，不会重复建立。")
-        self.unpaid_list_button = QPushButton("未缴清单…")
-        self.export_button = QPushButton("导出台账…")
-        self.selection_buttons = (self.paid_button, self.subsidy_button, self.more_button)
-        actions = QHBoxLayout()
-        actions.setSpacing(8)
-        for b in self.selection_buttons:
-            actions.addWidget(b)
-        actions.addSpacing(12)
-        actions.addWidget(self.apply_button)
-        actions.addStretch(1)
-        for b in (self.new_year_button, self.unpaid_list_button, self.export_button):
-            actions.addWidget(b)
-
-        # -- status line -----------------------------------------------------------------
-        self.count_label = QLabel("")
-        self.count_label.setObjectName("hint")
-        self.message = QLabel("")
-        self.message.setObjectName("hint")
-        self.message.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.progress.setMaximumWidth(320)
-        status = QHBoxLayout()
-        status.addWidget(self.count_label)
-        status.addSpacing(16)
-        status.addWidget(self.message, 1)
-        status.addWidget(self.progress)
+        self.action_bar = ActionBar(may_manage_year=svc.may_manage_year(ctx.actor))
+        self.status_line = StatusLine()
+        # The strips' widgets, by the names the rest of the app and the tests use.
+        for part, names in ((self.year_bar, ("year_combo", "banner", "kpi_label", "kpi_detail")),
+                            (self.filter_bar, ("village_combo", "group_combo", "status_combo", "special_combo",
+                                               "search_edit", "reset_button")),
+                            (self.action_bar, ("paid_button", "subsidy_button", "more_button", "other_action",
+                                               "not_required_action", "confirm_action", "unpaid_action",
+                                               "apply_button", "new_year_button", "unpaid_list_button",
+                                               "export_button", "selection_buttons")),
+                            (self.status_line, ("count_label", "message", "progress"))):
+            for name in names:
+                setattr(self, name, getattr(part, name))
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 8)
         layout.setSpacing(10)
-        layout.addLayout(top)
-        layout.addLayout(filters)
+        layout.addWidget(self.year_bar)
+        layout.addWidget(self.filter_bar)
         layout.addWidget(self.table, 1)
-        layout.addLayout(actions)
-        layout.addLayout(status)
+        layout.addWidget(self.action_bar)
+        layout.addWidget(self.status_line)
 
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self.reload)
-
+        self._relay.progress.connect(self.status_line.on_progress)
         self.year_combo.currentIndexChanged.connect(self._year_changed)
-        self.village_combo.currentIndexChanged.connect(self._village_changed)
-        for combo in (self.group_combo, self.status_combo, self.special_combo):
-            combo.currentIndexChanged.connect(self.reload)
-        self.search_edit.textChanged.connect(lambda _t: self._search_timer.start())
-        self.reset_button.clicked.connect(self.reset_filters)
+        self.filter_bar.changed.connect(self.reload)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _i: self.mark_paid())
         self.paid_button.clicked.connect(self.mark_paid)
@@ -297,14 +158,9 @@ class EnrollmentTab(QWidget):
         self.confirm_action.triggered.connect(self.confirm_other_channel)
         self.apply_button.clicked.connect(self.apply_subsidies)
         self.new_year_button.clicked.connect(self.start_new_year)
-        # Year-level bulk operations are the township's (the service refuses a 村医 anyway):
-        # a village doctor never sees a button that can only fail.
-        for button in (self.apply_button, self.new_year_button):
-            button.setVisible(svc.may_manage_year(ctx.actor))
         self.unpaid_list_button.clicked.connect(self.show_unpaid_list)
         self.export_button.clicked.connect(self.export_ledger)
 
-        self._fill_groups()
         self._selection_changed()
         self.load_years()
 
@@ -319,37 +175,13 @@ class EnrollmentTab(QWidget):
         return self.ctx.tasks
 
     def filters(self) -> EnrollmentFilters:
-        return EnrollmentFilters(
-            village_code=self.village_combo.currentData() or None,
-            group_code=self.group_combo.currentData() or None,
-            status=self.status_combo.currentData() or None,
-            special_group=self.special_combo.currentData() or None,
-            text=self.search_edit.text().strip())
+        return self.filter_bar.filters()
 
     def set_filters(self, *, village_code: str | None = None, group_code: str | None = None,
                     status: str | None = None, special_group: str | None = None, text: str = "") -> None:
         """Narrow the list from outside (the residents page, the 工作台)."""
-        widgets = (self.village_combo, self.group_combo, self.status_combo, self.special_combo)
-        for w in widgets:
-            w.blockSignals(True)
-        try:
-            self._select_data(self.village_combo, village_code or ALL)
-            self._fill_groups()
-            self._select_data(self.group_combo, group_code or ALL)
-            self._select_data(self.status_combo, status or ALL)
-            self._select_data(self.special_combo, special_group or ALL)
-        finally:
-            for w in widgets:
-                w.blockSignals(False)
-        self.search_edit.blockSignals(True)
-        self.search_edit.setText(text)
-        self.search_edit.blockSignals(False)
-        self.reload()
-
-    @staticmethod
-    def _select_data(combo: QComboBox, data: str) -> None:
-        index = combo.findData(data)
-        combo.setCurrentIndex(index if index >= 0 else 0)
+        self.filter_bar.set_filters(village_code=village_code, group_code=group_code, status=status,
+                                    special_group=special_group, text=text)
 
     def selected_ids(self) -> list[str]:
         ids: list[str] = []
@@ -378,12 +210,7 @@ class EnrollmentTab(QWidget):
         return svc.enrollment_rows(self.ctx.ws, ids, self.year, today=self.today)
 
     def _set_message(self, text: str, *, error: bool = False) -> None:
-        self.message.setText(text)
-        name = "error" if error else "hint"
-        if self.message.objectName() != name:
-            self.message.setObjectName(name)
-            self.message.style().unpolish(self.message)
-            self.message.style().polish(self.message)
+        self.status_line.set_message(text, error=error)
 
     def _failed(self, error: BaseException) -> None:
         self._set_busy(False)
@@ -391,20 +218,8 @@ class EnrollmentTab(QWidget):
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self._busy = busy
-        self.progress.setVisible(busy)
-        if busy:
-            self.progress.setRange(0, 0)
-            self.progress.setFormat(text)
-        for b in (*self.selection_buttons, self.apply_button, self.new_year_button):
-            b.setEnabled(not busy)
-        if not busy:
-            self._selection_changed()
-
-    def _on_progress(self, done: int, total: int, message: str) -> None:
-        self.progress.setVisible(True)
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(min(done, max(total, 1)))
-        self.progress.setFormat(f"{message} %p%")
+        self.status_line.set_busy(busy, text)
+        self._selection_changed()
 
     @staticmethod
     def _ask(title: str, text: str) -> bool:
@@ -421,19 +236,12 @@ class EnrollmentTab(QWidget):
     def load_years(self, select: int | None = None) -> None:
         years = svc.enrollment_years(self.ctx.ws)
         wanted = select or self.year or svc.default_year(self.ctx.ws, self.today)
-        self.year_combo.blockSignals(True)
-        self.year_combo.clear()
-        for y in years:
-            self.year_combo.addItem(f"{y} 年度", y)
-        self.year_combo.blockSignals(False)
+        self.year_bar.set_years(years, wanted)
         if not years:
             self.year = None
-            self.banner.setText("县医保局尚未下发缴费年度，请先载入县级参考数据。")
-            self._style_banner("unset")
+            self.year_bar.show_no_years()
             self.model.set_ids([])
             return
-        index = self.year_combo.findData(wanted)
-        self.year_combo.setCurrentIndex(index if index >= 0 else 0)
         self._year_changed()
 
     def set_year(self, year: int) -> None:
@@ -451,40 +259,14 @@ class EnrollmentTab(QWidget):
                             self._failed, name="enrollment_year_info", owner=self)
         self.reload()
 
-    def _style_banner(self, phase: str) -> None:
-        self.banner.setStyleSheet(f"QLabel {{ {BANNER_STYLES[phase]} border-radius:6px; padding:6px 12px; }}")
-
     def _show_info(self, info: YearInfo) -> None:
         if info.year != self.year:
             return
         self.info = info
-        text = info.banner_text
-        if info.has_setting and info.records == 0:
-            text += "　｜　本年度尚未开始：点“开始新年度”为在册居民建立记录"
-        self.banner.setText(text)
-        phase = info.phase
-        if phase == "open" and info.days_left is not None and info.days_left <= URGENT_DAYS:
-            phase = "urgent"
-        self._style_banner(phase)
-
-    def _village_changed(self) -> None:
-        self.group_combo.blockSignals(True)
-        self._fill_groups()
-        self.group_combo.blockSignals(False)
-        self.reload()
-
-    def _fill_groups(self) -> None:
-        village = self.village_combo.currentData()
-        self.group_combo.clear()
-        self.group_combo.addItem("全部组", ALL)
-        for code, _name, groups in self.places:
-            if code == village:
-                for group_code, group_name in groups:
-                    self.group_combo.addItem(group_name, group_code)
-        self.group_combo.setEnabled(self.group_combo.count() > 1)
+        self.year_bar.show_info(info)
 
     def reset_filters(self) -> None:
-        self.set_filters(village_code=self.places[0][0] if len(self.places) == 1 else None)
+        self.filter_bar.reset()
 
     def sort_by(self, key: str, ascending: bool) -> None:
         self._sort = (key, ascending)
@@ -524,16 +306,12 @@ class EnrollmentTab(QWidget):
         if generation != self._generation:
             return
         self.summary = summary
-        r = summary.ratio
-        self.kpi_label.setText(f"参保率 {r.percent_text}")
-        self.kpi_detail.setText(f"已参保 {r.numerator:,} / 应参保 {r.denominator:,} · 未缴 {summary.unpaid:,} 人")
+        self.year_bar.show_summary(summary)
 
     def _selection_changed(self, *_args) -> None:
         selected = len(self.selected_ids()) if self.model.rowCount() else 0
         self.count_label.setText(f"共 {self.model.rowCount():,} 人 · 已选 {selected:,} 人")
-        for b in self.selection_buttons:
-            b.setEnabled(selected > 0 and not self._busy and self.year is not None)
-        self.subsidy_button.setEnabled(selected == 1 and not self._busy and self.year is not None)
+        self.action_bar.enable_for(selected=selected, busy=self._busy, has_year=self.year is not None)
 
     def _after_write(self, ids: list[str], text: str) -> None:
         """Show what changed: rows in place when the list keeps them, else a reload; the KPI always."""
@@ -740,7 +518,7 @@ class EnrollmentTab(QWidget):
 
     # -- unpaid list and export ------------------------------------------------------------
 
-    def show_unpaid_list(self) -> "UnpaidListDialog | None":
+    def show_unpaid_list(self) -> UnpaidListDialog | None:
         if self.year is None:
             return None
         f = self.filters()
@@ -777,470 +555,6 @@ class EnrollmentTab(QWidget):
         self.export_button.setEnabled(True)
         self.progress.setVisible(False)
         self._set_message(error_text(error), error=True)
-
-
-# ================================================================================= unpaid list
-
-
-#: Print sizes of the 未缴清单: ≥ 40 people a page of A4 and a phone number never broken over lines.
-PRINT_POINT_SIZE = 8
-_NOWRAP = " style='white-space:nowrap'"
-
-
-def unpaid_html(data: svc.UnpaidList, title: str, outcomes: dict[str, Any] | None = None) -> str:
-    """The unpaid list as one compact table (a spanning row per group), for QTextDocument printing.
-
-    One row a person (the household's number, head and phone only on its first row), small
-    type, tight cells, phones kept on one line; 催缴情况 carries the last recorded outcome.
-    """
-    e = html.escape
-    outcomes = outcomes or {}
-    parts = [f"<h3 align='center'>{e(title)}</h3>",
-             f"<p>未缴 {data.households:,} 户 {data.people:,} 人"
-             + (f"；缴费截止 {data.deadline:%Y-%m-%d}（{e(data.deadline_text)}）" if data.deadline else "")
-             + (f"；其中 {data.flagged:,} 户仅老人/小孩已缴（★）" if data.flagged else "")
-             + f"。打印日期 {date.today():%Y-%m-%d}</p>"]
-    head = "".join(f"<th{_NOWRAP}>{h}</th>" for h in ("户号", "户主", "户电话", "姓名", "关系", "年龄", "本人电话",
-                                                       "人员类别", "应缴", "已缴/在册", "催缴情况"))
-    # One table for the whole list, its header repeated on every page (<thead>); a group is one
-    # spanning row, not a heading plus a new table (small groups cost a third of a page each).
-    parts.append("<table border='1' cellspacing='0' cellpadding='1' width='100%'>")
-    parts.append(f"<thead><tr style='background:#dde7f0'>{head}</tr></thead>")
-    for group in data.groups:
-        parts.append(f"<tr><td colspan='11' style='background:#eef2f6'><b>{e(group.title)}</b>"
-                     f"　未缴 {len(group.households)} 户 {group.people} 人</td></tr>")
-        for h in group.households:
-            flag = "★" if h.only_old_young_paid else ""
-            for i, m in enumerate(h.unpaid):
-                first = i == 0
-                outcome = outcomes.get(m.resident_id)
-                cells = [f"<td{_NOWRAP}>{e(h.household_no) if first else ''}</td>",
-                         f"<td{_NOWRAP}>{e(h.head_name) + flag if first else ''}</td>",
-                         f"<td{_NOWRAP}>{e(h.phone) if first else ''}</td>",
-                         f"<td{_NOWRAP}>{e(m.name)}</td>", f"<td{_NOWRAP}>{e(m.relation)}</td>",
-                         f"<td align='right'>{'' if m.age is None else m.age}</td>",
-                         f"<td{_NOWRAP}>{e(m.phone) if m.phone != h.phone else ''}</td>",
-                         f"<td>{e(m.groups)}</td>", f"<td align='right'{_NOWRAP}>{yuan(m.due_fen)}</td>",
-                         f"<td align='center'>{f'{h.covered}/{h.members}' if first else ''}</td>",
-                         f"<td>{e(outcome.text) if outcome else ''}</td>"]
-                parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</table>")
-    return "".join(parts)
-
-
-def print_layout(doc: QTextDocument, printer) -> None:
-    """Lay the document out on the printer's page (A4 by default) at the compact print size."""
-    from PySide6.QtPrintSupport import QPrinter
-
-    font = QFont(doc.defaultFont())
-    font.setPointSize(PRINT_POINT_SIZE)
-    doc.setDefaultFont(font)
-    # QTextDocument lays out in 96-dpi pixels; a page given in points (72 dpi) would hold a
-    # quarter fewer rows than the paper does once printed.
-    doc.setPageSize(printer.pageRect(QPrinter.Unit.Point).size() * (96 / 72))
-
-
-def write_unpaid_pdf(data: svc.UnpaidList, title: str, outcomes: dict[str, Any], font: QFont,
-                     path: Path) -> tuple[Path, int]:
-    """Lay out and write the printout as an A4 PDF; runs on a worker thread (no widget touched).
-
-    QTextDocument and QPdfWriter are reentrant: one instance used by one thread is safe, as the
-    notices' renderer does.
-    """
-    from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter
-
-    writer = QPdfWriter(str(path))
-    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-    writer.setPageOrientation(QPageLayout.Orientation.Portrait)
-    writer.setResolution(300)
-    doc = QTextDocument()
-    font = QFont(font)
-    font.setPointSize(PRINT_POINT_SIZE)
-    doc.setDefaultFont(font)
-    layout = writer.pageLayout()
-    doc.setPageSize(layout.paintRect(QPageLayout.Unit.Point).size() * (96 / 72))
-    doc.setHtml(unpaid_html(data, title, outcomes))
-    pages = doc.pageCount()
-    doc.print_(writer)
-    return path, pages
-
-
-class OutcomeDialog(QDialog):
-    """记录联系结果: 已打通 / 未接通 / 已承诺 (date) / 拒缴 (reason) / 已缴, saved through the service."""
-
-    def __init__(self, ctx: PageContext, resident_id: str, who: str, *, list_kind: str, year: int | None,
-                 parent: QWidget | None = None):
-        super().__init__(parent)
-        from station_app.domain.enums import OutreachResult
-
-        from ..dialogs.service_widgets import DateField
-
-        self.ctx, self.resident_id, self.list_kind, self.year = ctx, resident_id, list_kind, year
-        self.result_value: Any = None
-        self.setWindowTitle("记录联系结果")
-        self.result_combo = QComboBox()
-        for code, label in OutreachResult.choices():
-            self.result_combo.addItem(label, code)
-        self.promised = DateField(date.today() + timedelta(days=7), allow_future=True)
-        self.reason = QLineEdit()
-        self.reason.setPlaceholderText("拒缴时必填，如：已在外地参保")
-        self.message = QLabel("")
-        self.message.setObjectName("error")
-        self.message.setWordWrap(True)
-        form = QFormLayout()
-        form.addRow("居民", QLabel(who))
-        form.addRow("结果", self.result_combo)
-        form.addRow("承诺缴费日期", self.promised)
-        form.addRow("原因 / 说明", self.reason)
-        self.save_button = QPushButton("保存")
-        self.save_button.setObjectName("primary")
-        self.save_button.setAutoDefault(False)
-        cancel = QPushButton("取消")
-        cancel.setAutoDefault(False)
-        self.save_button.clicked.connect(self.save)
-        cancel.clicked.connect(self.reject)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(cancel)
-        buttons.addWidget(self.save_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.message)
-        layout.addLayout(buttons)
-        self.result_combo.currentIndexChanged.connect(self._result_changed)
-        self._result_changed()
-
-    def _result_changed(self) -> None:
-        from station_app.domain.enums import OutreachResult
-
-        self.promised.setEnabled(self.result_combo.currentData() == OutreachResult.PROMISED.value)
-
-    def save(self) -> None:
-        from station_app.services import outreach
-
-        ws, actor, rid = self.ctx.ws, self.ctx.actor, self.resident_id
-        result, promised, reason = self.result_combo.currentData(), self.promised.value(), self.reason.text()
-        kind, year = self.list_kind, self.year
-        self.save_button.setEnabled(False)
-        self.ctx.tasks.run_write(
-            lambda: outreach.record_outcome(ws, actor, rid, list_kind=kind, year=year, result=result,
-                                            promised_date=promised, reason=reason),
-            self._saved, self._failed, name="outreach_record", owner=self)
-
-    def _saved(self, value: Any) -> None:
-        self.result_value = value
-        self.accept()
-
-    def _failed(self, error: BaseException) -> None:
-        self.save_button.setEnabled(True)
-        self.message.setText(error_text(error))
-
-
-class UnpaidListDialog(QDialog):
-    """未缴清单: by group and household, with phone numbers; 打印 and 导出 xlsx."""
-
-    loaded = Signal(object)
-
-    def __init__(self, ctx: PageContext, year: int, *, village_code: str | None = None, group_code: str | None = None,
-                 today: date | None = None, ask_save_path: Callable[[str, str], str] | None = None,
-                 parent: QWidget | None = None):
-        super().__init__(parent)
-        self.ctx, self.year = ctx, year
-        self.village_code, self.group_code = village_code, group_code
-        self.today = today or date.today()
-        self.data: svc.UnpaidList | None = None
-        self.last_export: Path | None = None
-        self._ask_save_path = ask_save_path
-        self._relay = ProgressRelay(self)
-        self._relay.progress.connect(self._on_progress)
-        self.setWindowTitle(f"{year} 年度未缴费清单")
-        fit_size(self, 1080, 680)
-        self.heading = QLabel(f"{year} 年度未缴费清单")
-        self.heading.setObjectName("dialogTitle")
-        self.summary = QLabel("加载中…")
-        self.summary.setObjectName("hint")
-        self.summary.setWordWrap(True)
-        self.outcomes: dict[str, Any] = {}
-        self.info: YearInfo | None = None
-        self.last_pdf: Path | None = None
-        self.tree = QTreeWidget()
-        self.tree.setColumnCount(9)
-        self.tree.setHeaderLabels(["组 / 户 / 姓名", "上次联系", "关系", "年龄", "电话", "应缴(元)", "已缴/在册",
-                                   "人员类别", "提示"])
-        self.tree.setAlternatingRowColors(True)
-        self.tree.setUniformRowHeights(True)
-        for i, w in enumerate((250, 180, 50, 46, 190, 76, 70, 110, 140)):
-            self.tree.setColumnWidth(i, w)
-        self.tree.currentItemChanged.connect(lambda *_a: self._update_actions())
-        # A work list: record each call's outcome, mark paid, send the county's SMS.
-        self.outcome_button = QPushButton("记录联系结果…")
-        self.paid_button = QPushButton("标记已缴费…")
-        self.sms_button = QPushButton("导出短信…")
-        self.sms_button.setToolTip("姓名、手机号、短信内容（CSV），供县短信平台群发")
-        self.outcome_button.clicked.connect(self.record_outcome)
-        self.paid_button.clicked.connect(self.mark_paid)
-        self.sms_button.clicked.connect(self.export_sms)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.print_button = QPushButton("打印…")
-        self.export_button = QPushButton("导出Excel…")
-        self.close_button = QPushButton("关闭")
-        self.print_button.clicked.connect(self.print_preview)
-        self.export_button.clicked.connect(self.export)
-        self.close_button.clicked.connect(self.reject)
-        self.message = QLabel("")
-        self.message.setObjectName("hint")
-        work = QHBoxLayout()
-        work.addWidget(self.outcome_button)
-        work.addWidget(self.paid_button)
-        work.addStretch(1)
-        work.addWidget(self.sms_button)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.message, 1)
-        buttons.addWidget(self.progress)
-        buttons.addWidget(self.print_button)
-        buttons.addWidget(self.export_button)
-        buttons.addWidget(self.close_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 16)
-        layout.addWidget(self.heading)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.tree, 1)
-        layout.addLayout(work)
-        layout.addLayout(buttons)
-        self.print_button.setEnabled(False)
-        self.reload()
-
-    def reload(self) -> None:
-        from station_app.services import outreach
-
-        ws, actor, year, today = self.ctx.ws, self.ctx.actor, self.year, self.today
-        village_code, group_code = self.village_code, self.group_code
-
-        def load():
-            data = svc.unpaid_list(ws, actor, year, village_code=village_code, group_code=group_code, today=today)
-            outcomes = outreach.latest_outcomes(ws, actor, "unpaid", year=year)
-            return data, outcomes, svc.year_info(ws, year, actor=actor, today=today)
-
-        self._update_actions()
-        self.ctx.tasks.run_read(load, lambda r: self._show(*r), self._failed, name="unpaid_list", owner=self)
-
-    # -- the work list ---------------------------------------------------------------------
-
-    def current_member(self) -> tuple[str, str] | None:
-        """(resident id, name) of the selected person row."""
-        item = self.tree.currentItem()
-        rid = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
-        return (rid, item.text(0)) if rid else None
-
-    def _update_actions(self) -> None:
-        chosen = self.current_member() is not None
-        self.outcome_button.setEnabled(chosen)
-        self.paid_button.setEnabled(chosen and self.info is not None and self.info.has_setting)
-
-    def record_outcome(self) -> "OutcomeDialog | None":
-        member = self.current_member()
-        if member is None:
-            return None
-        dialog = OutcomeDialog(self.ctx, member[0], member[1], list_kind="unpaid", year=self.year, parent=self)
-        dialog.accepted.connect(lambda: (self.message.setText(f"已记录 {member[1]} 的联系结果。"), self.reload()))
-        self.active_dialog = dialog
-        dialog.open()
-        return dialog
-
-    def mark_paid(self) -> "SubmitDialog | None":
-        member = self.current_member()
-        if member is None or self.info is None:
-            return None
-        from station_app.services import outreach
-
-        rid, name = member
-        ws, actor, year, today, info = self.ctx.ws, self.ctx.actor, self.year, self.today, self.info
-
-        def submit(v: dict[str, Any]) -> str:
-            status = svc.set_paid(ws, actor, rid, year, paid_on=v["paid_on"], channel=v["channel"],
-                                  amount_fen=v["amount_fen"], today=today)
-            outreach.record_outcome(ws, actor, rid, list_kind="unpaid", year=year, result="paid", on=today)
-            return f"已登记 {name} 为{EnrollmentStatus(status).label}。"
-
-        dialog = PaymentDialog(self.ctx.tasks, submit, count=1, info=info, today=today, name=name, parent=self)
-        dialog.accepted.connect(lambda: (self.message.setText(dialog.result_value or "已登记缴费。"), self.reload()))
-        self.active_dialog = dialog
-        dialog.open()
-        return dialog
-
-    def sms_people(self) -> list[tuple[str, str, int | None]]:
-        if self.data is None:
-            return []
-        people = []
-        for group in self.data.groups:
-            for h in group.households:
-                for m in h.unpaid:
-                    people.append((m.name, m.phone or h.phone, m.due_fen))
-        return people
-
-    def export_sms(self) -> None:
-        from station_app.services import outreach
-
-        if self.data is None:
-            return
-        ask = self._ask_save_path or self._default_ask_csv
-        path = ask("导出短信名单", f"{self.year}年度缴费提醒短信.csv")
-        if not path:
-            return
-        rows = outreach.sms_rows(self.sms_people(), year=self.year, deadline=self.data.deadline)
-        count = outreach.write_sms_csv(Path(path), rows)
-        self.last_export = Path(path)
-        self.message.setText(f"已导出 {count:,} 条短信（无手机号的 {len(self.sms_people()) - count:,} 人未列入）：{path}")
-
-    def _default_ask_csv(self, title: str, name: str) -> str:
-        path, _f = QFileDialog.getSaveFileName(self, title, str(Path.home() / name), "CSV 文件 (*.csv)")
-        return path
-
-    def _failed(self, error: BaseException) -> None:
-        self.summary.setText(error_text(error))
-
-    def _show(self, data: svc.UnpaidList, outcomes: dict[str, Any] | None = None,
-              info: YearInfo | None = None) -> None:
-        self.data = data
-        self.outcomes = outcomes or {}
-        self.info = info
-        contacted = sum(1 for g in data.groups for h in g.households for m in h.unpaid if m.resident_id in self.outcomes)
-        deadline = f"缴费截止 {data.deadline:%Y-%m-%d}，{data.deadline_text}。" if data.deadline else ""
-        flagged = f"★ {data.flagged:,} 户只有老人和小孩缴了费，年轻人未缴。" if data.flagged else ""
-        self.summary.setText(f"未缴 {data.households:,} 户 {data.people:,} 人，分布在 {len(data.groups)} 个组；"
-                             f"已联系 {contacted:,} 人。{deadline}{flagged}")
-        self.tree.clear()
-        bold = self.tree.font()
-        bold.setBold(True)
-        warn = QBrush(QColor("#b3261e"))
-        for group in data.groups:
-            top = QTreeWidgetItem([f"{group.title}　未缴 {len(group.households)} 户 {group.people} 人"])
-            top.setFont(0, bold)
-            top.setFirstColumnSpanned(True)
-            self.tree.addTopLevelItem(top)
-            for h in group.households:
-                phones = "、".join(h.phones)
-                item = QTreeWidgetItem([f"{h.household_no}　户主 {h.head_name}", "", "", "", phones,
-                                        yuan(sum(m.due_fen or 0 for m in h.unpaid)), f"{h.covered}/{h.members}",
-                                        "", "★ 仅老人/小孩已缴" if h.only_old_young_paid else ""])
-                for col in (5, 6):
-                    item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if h.only_old_young_paid:
-                    item.setForeground(8, warn)
-                top.addChild(item)
-                for m in h.unpaid:
-                    # The hint says what differs from a plain 未缴费: no record yet, or a subsidy that lowers the due.
-                    hint = m.status if m.status != EnrollmentStatus.UNPAID.label else m.subsidy_category
-                    outcome = self.outcomes.get(m.resident_id)
-                    child = QTreeWidgetItem([m.name, outcome.text if outcome else "", m.relation,
-                                             "" if m.age is None else str(m.age), m.phone, yuan(m.due_fen), "",
-                                             m.groups, hint])
-                    child.setData(0, Qt.ItemDataRole.UserRole, m.resident_id)
-                    for col in (3, 5):
-                        child.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                    item.addChild(child)
-            top.setExpanded(True)
-        # A village's list opens with every member shown (the doctor works down it calling);
-        # a township-wide one opens at household level.
-        if data.households <= 1000:
-            self.tree.expandAll()
-        self.print_button.setEnabled(bool(data.groups))
-        self.sms_button.setEnabled(bool(data.groups))
-        self._update_actions()
-        self.loaded.emit(data)
-
-    def title(self) -> str:
-        place = ""
-        if self.data and self.data.groups and self.village_code:
-            place = self.data.groups[0].village_name
-            if self.group_code:
-                place += self.data.groups[0].group_name
-        return f"{place}{self.year}年度未缴费人员清单"
-
-    def print_document(self) -> QTextDocument:
-        doc = QTextDocument()
-        font = QFont(self.font())
-        font.setPointSize(PRINT_POINT_SIZE)
-        doc.setDefaultFont(font)
-        if self.data is not None:
-            doc.setHtml(unpaid_html(self.data, self.title(), self.outcomes))
-        return doc
-
-    def print_document_for(self, printer) -> QTextDocument:
-        doc = self.print_document()
-        print_layout(doc, printer)
-        return doc
-
-    def print_preview(self) -> None:
-        """打印: the list is laid out and written to a PDF on a worker thread (a township's 8,000
-        rows took 15 s of frozen window in QPrintPreviewDialog), then opened for printing."""
-        if self.data is None:
-            return
-        from ..dialogs.service_widgets import export_dir
-
-        data, title, outcomes, font = self.data, self.title(), dict(self.outcomes), QFont(self.font())
-        path = export_dir() / f"{title}-{date.today():%Y%m%d}.pdf"
-        self.print_button.setEnabled(False)
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self.message.setText("正在排版打印稿…")
-        self.ctx.tasks.run_read(lambda: write_unpaid_pdf(data, title, outcomes, font, path), self._printed,
-                                self._print_failed, name="unpaid_pdf", owner=self)
-
-    def _printed(self, result: tuple[Path, int]) -> None:
-        path, pages = result
-        self.print_button.setEnabled(True)
-        self.progress.setVisible(False)
-        self.last_pdf = path
-        self.message.setText(f"打印稿已生成（{pages} 页）：{path}")
-        self.open_file(path)
-
-    def _print_failed(self, error: BaseException) -> None:
-        self.print_button.setEnabled(True)
-        self.progress.setVisible(False)
-        self.message.setText(error_text(error))
-
-    @staticmethod
-    def open_file(path: Path) -> None:
-        """Open the PDF in the system viewer, where it is printed (replaced in tests)."""
-        from PySide6.QtCore import QUrl
-        from PySide6.QtGui import QDesktopServices
-
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
-
-    def export(self) -> None:
-        ask = self._ask_save_path or self._default_ask
-        path = ask("导出未缴费清单", f"{self.year}年度未缴费清单.xlsx")
-        if not path:
-            return
-        from station_app.services import exports
-
-        ws, actor, year, village, relay = self.ctx.ws, self.ctx.actor, self.year, self.village_code, self._relay
-        self.export_button.setEnabled(False)
-        self.progress.setVisible(True)
-        self.ctx.tasks.run_read(lambda: exports.export_unpaid(ws, actor, path, year=year, village_code=village,
-                                                              progress=relay.progress.emit),
-                                self._exported, self._export_failed, name="export_unpaid", owner=self)
-
-    def _default_ask(self, title: str, name: str) -> str:
-        path, _f = QFileDialog.getSaveFileName(self, title, str(Path.home() / name), "Excel 文件 (*.xlsx)")
-        return path
-
-    def _on_progress(self, done: int, total: int, message: str) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(min(done, max(total, 1)))
-
-    def _exported(self, result) -> None:
-        self.export_button.setEnabled(True)
-        self.progress.setVisible(False)
-        self.last_export = result.path
-        self.message.setText(f"已导出 {result.rows:,} 行：{result.path}")
-
-    def _export_failed(self, error: BaseException) -> None:
-        self.export_button.setEnabled(True)
-        self.progress.setVisible(False)
-        self.message.setText(error_text(error))
 
 
 # ================================================================================= standalone page
