@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from station_app.cli.main import main
 from station_app.store import migrate
 from station_app.store.db import make_engine
@@ -19,3 +21,17 @@ def test_demo_refuses_to_overwrite_without_force(tmp_path, capsys):
     db.write_bytes(b"")
     assert main(["demo", "--db", str(db), "--residents", "10"]) == 2
     assert "已存在" in capsys.readouterr().err
+
+
+def test_demo_prints_the_recovery_key_it_made_and_the_key_opens_the_database(tmp_path, capsys):
+    from station_app.services.workspace import Workspace
+    from station_app.store import keys
+
+    db = tmp_path / "demo.db"
+    assert main(["demo", "--db", str(db), "--villages", "1", "--residents", "20"]) == 0
+    out = capsys.readouterr().out
+    printed = [line.strip() for line in out.splitlines() if re.fullmatch(r"[A-Z2-9]{5}(-[A-Z2-9]{5}){4}", line.strip())]
+    assert len(printed) == 1 and "只显示这一次" in out
+    keys.forget_all()  # nothing unlocked in this process: only the printed key may open it
+    with Workspace.open(db, recovery_key=printed[0]) as ws:
+        assert ws.is_set_up

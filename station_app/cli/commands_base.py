@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from .main import db_path_of, progress_printer
+from .main import db_path_of, print_recovery_key, progress_printer
 
 
 def cmd_demo(args) -> int:
@@ -22,6 +22,8 @@ def cmd_demo(args) -> int:
     summary = build_demo(db, villages=args.villages, residents=args.residents, seed=args.seed,
                          progress=progress_printer("生成演示数据"))
     print(f"演示乡镇已生成：{db}（{summary}），用时 {time.perf_counter() - started:.1f} 秒")
+    if summary.recovery_key:
+        print_recovery_key(summary.recovery_key)
     return 0
 
 

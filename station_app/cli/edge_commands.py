@@ -224,8 +224,9 @@ def cmd_recovery_key(args) -> int:
     """An administrator prints a new recovery key (the old one stops working)."""
     from station_app.domain.errors import PermissionDenied, ValidationError
     from station_app.services.auth import login
+    from station_app.services.recovery import new_recovery_key
 
-    from .main import PASSWORD_ENV, USER_ENV
+    from .main import PASSWORD_ENV, USER_ENV, print_recovery_key
 
     username = getattr(args, "signin", None) or os.environ.get(USER_ENV)
     password = os.environ.get(PASSWORD_ENV)
@@ -239,12 +240,10 @@ def cmd_recovery_key(args) -> int:
         actor = login(ws, username, password)
         if actor.role != "admin":
             raise PermissionDenied("只有管理员可以生成恢复密钥。")
-        recovery = ws.new_recovery_key()
-        if recovery is None:
+        if ws.db_key is None:
             print("该数据库未加密，没有恢复密钥。")
             return 1
-        print(f"新的恢复密钥（原恢复密钥已作废）：\n\n    {recovery}\n\n"
-              "请抄写或打印后封存在站点以外的安全地方；不要保存在这台电脑上。")
+        print_recovery_key(new_recovery_key(ws, actor, password), new=True)
         return 0
     finally:
         ws.close()

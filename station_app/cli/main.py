@@ -37,6 +37,14 @@ def progress_printer(label: str):
     return report
 
 
+def print_recovery_key(recovery: str, *, new: bool = False) -> None:
+    """A recovery key, once, with what to do with it (setup, demo, recovery-key)."""
+    from station_app.services.recovery import RECOVERY_KEY_WARNING
+
+    title = "新的数据库恢复密钥（原恢复密钥已作废）" if new else "本站数据已加密。数据库恢复密钥（只显示这一次）"
+    print(f"{title}：\n\n    {recovery}\n\n{RECOVERY_KEY_WARNING}")
+
+
 def db_path_of(args) -> Path:
     return Path(args.db) if getattr(args, "db", None) else paths.default_db_path()
 

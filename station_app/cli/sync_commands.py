@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .main import db_path_of, open_station, progress_printer
+from .main import db_path_of, open_station, print_recovery_key, progress_printer
 
 
 def _open(args):
@@ -76,8 +76,7 @@ def cmd_setup(args) -> int:
     print(f"首次同步：{result.report.summary()}")
     print(f"管理员账户：{result.admin_username}（密码由县医保局提供）")
     if recovery:
-        print(f"本站数据已加密。数据库恢复密钥（只显示这一次）：\n\n    {recovery}\n\n"
-              "请抄写或打印后封存在站点以外的安全地方（如乡镇医保专干处）；所有密码都丢失时只有它能打开数据库。")
+        print_recovery_key(recovery)
     return 0
 
 

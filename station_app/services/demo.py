@@ -105,6 +105,8 @@ class DemoSummary:
     service_entries: int = 0
     #: Wall seconds per phase, for the benchmark; not part of the data.
     phase_seconds: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    #: The encrypted database's recovery key made at set-up (None: plaintext), printed once by the CLI.
+    recovery_key: str | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return (f"{self.villages} 个村，{self.residents} 名居民（{self.households} 户），"
@@ -1614,6 +1616,7 @@ def build_demo(db_path: Path, *, villages: int = 20, residents: int = 60000, see
         setup_station(ws, code=STATION_CODE, name=STATION_NAME, scope="township", place_code=TOWNSHIP_CODE,
                       admin_username=ADMIN_USERNAME, admin_password=ADMIN_PASSWORD,
                       supervision_phone=SUPERVISION_PHONE)
+        summary.recovery_key, ws.pending_recovery_key = ws.pending_recovery_key, None
         actor = system_actor(ws.station.code)  # type: ignore[union-attr]
         # argon2 is slow on purpose: hash the shared demo password once for every demo user.
         password_hash = hash_password(DEMO_PASSWORD)

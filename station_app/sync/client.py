@@ -258,7 +258,7 @@ class SyncClient:
                 # An untrusted or unpinned certificate: retrying changes nothing, and it may be an attack.
                 logger.warning("sync %s %s: TLS certificate refused: %s", method, path.split("?")[0], error)
                 raise SyncError("县服务器的安全证书不受信任，已拒绝连接。如果县里使用自签名证书，"
-                                "请在同步设置中导入县医保局提供的证书文件或证书指纹。",
+                                "请在“设置 → 安全”中固定县医保局提供的证书文件或证书指纹。",
                                 code="tls_untrusted") from error
             except TRANSPORT_ERRORS as error:
                 logger.info("sync %s %s failed (attempt %d): %s", method, path.split("?")[0], attempt, error)

@@ -13,7 +13,8 @@ from station_app.domain.enums import Role
 from station_app.domain.errors import PermissionDenied, ValidationError
 from station_app.services.changes import Actor
 from station_app.services.workspace import Workspace
-from station_app.store.models import OutboxOp, SyncConflict, SyncState
+from station_app.store.base import utcnow
+from station_app.store.models import AuditEntry, OutboxOp, SyncConflict, SyncState
 
 from . import state
 from .tables import LOCAL_ONLY_TABLES
@@ -100,31 +101,193 @@ def server_settings(ws: Workspace) -> tuple[str, str]:
 # -- TLS: a county with its own (self-signed) certificate pins it here --------------------------
 
 
+@dataclass(frozen=True)
+class CertificateInfo:
+    """What a person compares before trusting a certificate: its SHA-256 fingerprint above all."""
+
+    fingerprint: str  # lower-case hex, 64 digits
+    subject: str
+    issuer: str
+    not_before: str
+    not_after: str
+    self_signed: bool
+
+    @property
+    def fingerprint_text(self) -> str:
+        return format_fingerprint(self.fingerprint)
+
+
+@dataclass(frozen=True)
+class TlsPin:
+    """The station's trust for the county server: ``kind`` is ``system`` (the system's trusted
+    CAs: nothing pinned), ``file`` (a PEM pinned: chain and host name checked against it) or
+    ``fingerprint`` (exactly one certificate accepted)."""
+
+    kind: str
+    fingerprint: str = ""  # of the pinned certificate (the first one of a PEM file)
+    certificate: CertificateInfo | None = None
+
+    @property
+    def pinned(self) -> bool:
+        return self.kind != "system"
+
+
+def format_fingerprint(fingerprint: str) -> str:
+    """``AB:CD:…`` in upper case, the way a browser or ``openssl x509 -fingerprint`` prints it."""
+    value = fingerprint.upper()
+    return ":".join(value[i:i + 2] for i in range(0, len(value), 2))
+
+
+def _describe(cert) -> CertificateInfo:
+    from cryptography.hazmat.primitives import hashes
+
+    def when(value) -> str:
+        return value.strftime("%Y-%m-%d")
+
+    before = getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before
+    after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after
+    return CertificateInfo(cert.fingerprint(hashes.SHA256()).hex(), cert.subject.rfc4514_string(),
+                           cert.issuer.rfc4514_string(), when(before), when(after), cert.subject == cert.issuer)
+
+
+def certificate_info(pem: str | bytes) -> list[CertificateInfo]:
+    """Every certificate in a PEM text; ValidationError when there is none or it is damaged."""
+    from cryptography import x509
+
+    data = pem.encode("ascii", "replace") if isinstance(pem, str) else pem
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as error:
+        raise ValidationError("证书文件应为 PEM 格式（以 -----BEGIN CERTIFICATE----- 开头），且内容完整。",
+                              field="ca_file") from error
+    return [_describe(cert) for cert in certs]
+
+
+def read_certificate_file(path: str | Path) -> tuple[str, list[CertificateInfo]]:
+    """The PEM text of a certificate file (``.pem``/``.crt``; DER is converted) and what it holds."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ValidationError(f"无法读取证书文件：{path}", field="ca_file") from error
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        try:  # a .cer/.crt exported from Windows is often DER
+            data = x509.load_der_x509_certificate(data).public_bytes(Encoding.PEM)
+        except ValueError as error:
+            raise ValidationError("证书文件应为 PEM 格式（以 -----BEGIN CERTIFICATE----- 开头）。",
+                                  field="ca_file") from error
+    pem = data.decode("ascii", "replace")
+    return pem, certificate_info(pem)
+
+
+def fetch_server_certificate(url: str, timeout: float = 10.0) -> CertificateInfo:
+    """The certificate the server at ``url`` presents, *only to show it*: a person compares its
+    fingerprint with the one the county printed before pinning it. No data travels on this
+    connection (it is closed after the handshake), and nothing is trusted by reading it."""
+    import socket
+    import ssl
+
+    from cryptography import x509
+
+    parsed = urlparse(check_server_url(url))
+    if parsed.scheme != "https":
+        raise ValidationError("县服务器地址不是 https://，没有证书可读取。", field="server_url")
+    host, port = parsed.hostname or "", parsed.port or 443
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # reading the certificate to show it, not trusting it
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                der = tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError) as error:
+        raise ValidationError(f"无法连接县服务器读取证书：{host}:{port}（{error.__class__.__name__}）",
+                              field="server_url") from error
+    if not der:
+        raise ValidationError("县服务器没有出示证书。", field="server_url")
+    return _describe(x509.load_der_x509_certificate(der))
+
+
+def _may_configure(actor: Actor) -> None:
+    if actor.role not in (Role.TOWNSHIP_CLERK.value, Role.ADMIN.value):
+        raise PermissionDenied("只有乡镇医保专干或管理员可以固定或取消县服务器证书。")
+
+
+def _audit_pin(session, actor: Actor, summary: str) -> None:
+    session.add(AuditEntry(at=utcnow(), username=actor.username, station_code=actor.station_code,
+                           action="sync_tls_pin", table_name="sync_state", row_id=state.K_TLS_FINGERPRINT,
+                           summary=summary[:200]))
+
+
 def set_tls_pin(ws: Workspace, actor: Actor, *, ca_file: str | None = None, fingerprint: str | None = None) -> None:
     """Trust the county's certificate: a PEM file (its own CA or the self-signed certificate,
     checked with the host name as usual), or the SHA-256 fingerprint of the one certificate.
-    Empty strings clear a pin. Verification is never turned off."""
+    Empty strings clear a pin. Verification is never turned off. Only a 乡镇医保专干 or an
+    administrator may change it (it decides whom the station's data is sent to); audited."""
     from .client import normalize_fingerprint
 
+    _may_configure(actor)
     values: dict[str, str] = {}
+    said = []
     if ca_file is not None:
         pem = ""
         if ca_file:
-            try:
-                pem = Path(ca_file).read_text(encoding="ascii")
-            except (OSError, UnicodeDecodeError) as error:
-                raise ValidationError(f"无法读取证书文件：{ca_file}", field="ca_file") from error
-            if "-----BEGIN CERTIFICATE-----" not in pem:
-                raise ValidationError("证书文件应为 PEM 格式（以 -----BEGIN CERTIFICATE----- 开头）。", field="ca_file")
+            pem, certs = read_certificate_file(ca_file)
+            said.append(f"固定县服务器证书文件（指纹 {format_fingerprint(certs[0].fingerprint)}）")
+        else:
+            said.append("取消固定的证书文件")
         values[state.K_TLS_CA] = pem
     if fingerprint is not None:
         try:
             values[state.K_TLS_FINGERPRINT] = normalize_fingerprint(fingerprint) if fingerprint else ""
         except ValueError:
             raise ValidationError("证书指纹应为 64 位十六进制（SHA-256），可带冒号。", field="fingerprint") from None
+        said.append(f"固定县服务器证书指纹 {format_fingerprint(values[state.K_TLS_FINGERPRINT])}"
+                    if fingerprint else "取消固定的证书指纹")
+    if not values:
+        return
     with ws.unit_of_work(actor, "sync_tls_pin") as session:
         for key, value in values.items():
             session.merge(SyncState(key=key, value=value))
+        _audit_pin(session, actor, "；".join(said))
+
+
+def pin_certificate_file(ws: Workspace, actor: Actor, path: str | Path) -> TlsPin:
+    """Pin the county's PEM file (replacing a fingerprint pin); the pin as it now stands."""
+    set_tls_pin(ws, actor, ca_file=str(path), fingerprint="")
+    return tls_pin(ws)
+
+
+def pin_fingerprint(ws: Workspace, actor: Actor, fingerprint: str) -> TlsPin:
+    """Pin exactly one certificate by its SHA-256 fingerprint (replacing a file pin)."""
+    if not (fingerprint or "").strip():
+        raise ValidationError("请填写证书指纹。", field="fingerprint")
+    set_tls_pin(ws, actor, ca_file="", fingerprint=fingerprint)
+    return tls_pin(ws)
+
+
+def clear_tls_pin(ws: Workspace, actor: Actor) -> TlsPin:
+    """Back to the system's trusted CAs (verification stays on: a self-signed server is refused)."""
+    set_tls_pin(ws, actor, ca_file="", fingerprint="")
+    return tls_pin(ws)
+
+
+def tls_pin(ws: Workspace) -> TlsPin:
+    """What this station trusts for the county server now."""
+    with ws.read() as session:
+        values = _values(session, [state.K_TLS_CA, state.K_TLS_FINGERPRINT])
+    pem, fingerprint = values.get(state.K_TLS_CA, ""), values.get(state.K_TLS_FINGERPRINT, "")
+    if fingerprint:
+        return TlsPin("fingerprint", fingerprint)
+    if pem:
+        try:
+            certs = certificate_info(pem)
+        except ValidationError:
+            return TlsPin("file")
+        return TlsPin("file", certs[0].fingerprint, certs[0])
+    return TlsPin("system")
 
 
 def tls_transport(ws: Workspace):

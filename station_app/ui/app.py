@@ -15,7 +15,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QLibraryInfo, QLocale, QSettings, Qt, QTranslator
+from PySide6.QtCore import QLibraryInfo, QLocale, QSettings, QTranslator
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
@@ -242,17 +242,12 @@ def unlock_database(db_path: Path, tasks: TaskManager) -> tuple[Workspace | None
 
 def show_recovery_key(ws: Workspace, parent=None) -> None:
     """A recovery key made at set-up or an admin's first sign-in: shown once, to write down."""
+    from .dialogs.recovery_key_dialog import RecoveryKeyDialog
+
     recovery, ws.pending_recovery_key = ws.pending_recovery_key, None
     if not recovery:
         return
-    box = QMessageBox(QMessageBox.Icon.Information, f"{APP_TITLE} — 恢复密钥",
-                      "本站数据已加密保存。下面是数据库的恢复密钥，只显示这一次：\n\n"
-                      f"    {recovery}\n\n"
-                      "请抄写或打印后，封存在站点以外的安全地方（如乡镇医保专干处）。"
-                      "所有用户的密码都丢失时，只有它能打开数据库；丢失后可由管理员在“设置”中重新生成。",
-                      parent=parent)
-    box.setTextInteractionFlags(box.textInteractionFlags() | Qt.TextInteractionFlag.TextSelectableByMouse)
-    box.exec()
+    RecoveryKeyDialog(recovery, station_name=ws.station.name if ws.station else "", parent=parent).exec()
 
 
 def _run_signed_in(app, ws: Workspace, tasks: TaskManager, actor: Actor | None) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from station_app.cli.main import main as station_main
 from station_app.services.auth import login
 from station_app.services.workspace import Workspace
+from station_app.store import keys
 from station_app.store.models import Place, Resident, Station
 
 from ..conftest import COUNTY, VILLAGE_A
@@ -41,6 +42,8 @@ def test_setup_creates_the_station_from_the_county(console, stations, tmp_path, 
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "已设置村站 QY2" in out.out
+    printed = [line.strip() for line in out.out.splitlines() if re.fullmatch(r"[A-Z2-9]{5}(-[A-Z2-9]{5}){4}", line.strip())]
+    assert len(printed) == 1 and "只显示这一次" in out.out  # the recovery key, printed once
     ws = Workspace.open(data / "station.db")
     try:
         assert ws.is_set_up and ws.station.code == "QY2" and ws.station.place_code == VILLAGE_A
@@ -56,6 +59,9 @@ def test_setup_creates_the_station_from_the_county(console, stations, tmp_path, 
     # an encrypted database opens with the county's administrator and password (no other key)
     with Workspace.open(data / "station.db", username="cundoc", password="cun-pass-123") as again_ws:
         assert again_ws.station.code == "QY2"
+    keys.forget_all()
+    with Workspace.open(data / "station.db", recovery_key=printed[0]) as recovered:
+        assert recovered.station.code == "QY2"
     # a second run on the same folder refuses, nothing changes
     again = station_main(["--data-dir", str(data), "setup", "--server", console.county.url, "--token", token, "-q"])
     assert again == 1 and "已完成初始设置" in capsys.readouterr().err

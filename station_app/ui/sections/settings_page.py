@@ -1,4 +1,5 @@
-"""设置: users (admins), backups with 立即备份 / 恢复, and the audit trail viewer; plus the daily backup timer."""
+"""设置: users (admins), backups with 立即备份 / 恢复, the audit trail viewer and 安全 (the county
+server's certificate, the recovery key: security_tab.py); plus the daily backup timer."""
 
 from __future__ import annotations
 
@@ -248,7 +249,7 @@ class AddUserDialog(_FormDialog):
 
 
 class SettingsPage(QWidget):
-    """Tabs 用户 / 备份与恢复 / 操作日志. Restore closes the workspace and emits ``restored``."""
+    """Tabs 用户 / 备份与恢复 / 操作日志 / 安全. Restore closes the workspace and emits ``restored``."""
 
     #: Emitted with the new Workspace after a restore: the shell must rebuild on it (re-login).
     restored = Signal(object)
@@ -273,6 +274,11 @@ class SettingsPage(QWidget):
         self.tabs.addTab(self._users_tab(), "用户")
         self.tabs.addTab(self._backups_tab(), "备份与恢复")
         self.tabs.addTab(self._audit_tab(), "操作日志")
+        from .security_tab import SecurityTab
+
+        self.security_tab = SecurityTab(ws, actor, self.tasks, self)
+        self.security_tab.message.connect(lambda text, error: self._say(text, error=error))
+        self.tabs.addTab(self.security_tab, "安全")
         self.kiosk_window = None
         if self.is_admin:  # only an administrator turns this PC into the villagers' kiosk
             self.tabs.addTab(self._kiosk_tab(), "自助查询")
