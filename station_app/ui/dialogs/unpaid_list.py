@@ -3,17 +3,20 @@ mark paid), printed compact, exported to xlsx and to the county's SMS platform."
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal
+import shiboken6
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QTextDocument
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTreeWidget,
@@ -26,6 +29,7 @@ from station_app.domain.enums import EnrollmentStatus
 from station_app.domain.money import yuan
 from station_app.services import enrollment as svc
 from station_app.services.enrollment import YearInfo
+from station_app.services.reveal import REVEAL_SECONDS, masked_phone, reveal_resident
 
 from ..common import ProgressRelay, error_text
 from ..fit import fit_size
@@ -33,6 +37,16 @@ from ..sections import PageContext
 from .outreach_outcome import OutcomeDialog
 from .payment_dialog import PaymentDialog, SubmitDialog
 from .unpaid_print import PRINT_POINT_SIZE, print_layout, unpaid_html, write_unpaid_pdf
+
+#: The tree's phone column (masked; a click or 「显示电话」 reveals one person's, audited).
+PHONE_COLUMN = 4
+REVEAL_TIP = f"点击显示完整号码以便拨打（{REVEAL_SECONDS} 秒，记入操作日志）"
+#: Lists up to this many households are put in at once; longer ones in slices of FILL_SLICE_SECONDS.
+FILL_AT_ONCE = 300
+FILL_SLICE_SECONDS = 0.03
+#: Said before printing: the printout is the one place the full numbers appear.
+PRINT_NOTICE = ("打印稿是打电话催缴用的工作单：为便于拨打，电话号码完整打印（屏幕上仍遮挡），不含身份证号。"
+                "请专人保管，用完后销毁，不要张贴。")
 
 
 class UnpaidListDialog(QDialog):
@@ -62,6 +76,13 @@ class UnpaidListDialog(QDialog):
         self.outcomes: dict[str, Any] = {}
         self.info: YearInfo | None = None
         self.last_pdf: Path | None = None
+        self._generation = 0
+        #: resident id → (person item, own phone, household phone), for reveal and re-mask.
+        self._person_items: dict[str, tuple[QTreeWidgetItem, str, str]] = {}
+        #: Residents whose phone is shown in full right now.
+        self.revealed: set[str] = set()
+        #: Asked before printing (the printout carries full phone numbers); replaced in tests.
+        self.confirm_print: Callable[[str], bool] = self._ask_print
         self.tree = QTreeWidget()
         self.tree.setColumnCount(9)
         self.tree.setHeaderLabels(["组 / 户 / 姓名", "上次联系", "关系", "年龄", "电话", "应缴(元)", "已缴/在册",
@@ -71,11 +92,15 @@ class UnpaidListDialog(QDialog):
         for i, w in enumerate((250, 180, 50, 46, 190, 76, 70, 110, 140)):
             self.tree.setColumnWidth(i, w)
         self.tree.currentItemChanged.connect(lambda *_a: self._update_actions())
+        self.tree.itemClicked.connect(self._item_clicked)
         # A work list: record each call's outcome, mark paid, send the county's SMS.
         self.outcome_button = QPushButton("记录联系结果…")
         self.paid_button = QPushButton("标记已缴费…")
         self.sms_button = QPushButton("导出短信…")
         self.sms_button.setToolTip("姓名、手机号、短信内容（CSV），供县短信平台群发")
+        self.reveal_button = QPushButton("显示电话")
+        self.reveal_button.setToolTip(REVEAL_TIP)
+        self.reveal_button.clicked.connect(self.reveal_phone)
         self.outcome_button.clicked.connect(self.record_outcome)
         self.paid_button.clicked.connect(self.mark_paid)
         self.sms_button.clicked.connect(self.export_sms)
@@ -84,12 +109,14 @@ class UnpaidListDialog(QDialog):
         self.print_button = QPushButton("打印…")
         self.export_button = QPushButton("导出Excel…")
         self.close_button = QPushButton("关闭")
-        self.print_button.clicked.connect(self.print_preview)
+        self.print_button.setToolTip(PRINT_NOTICE)
+        self.print_button.clicked.connect(self.request_print)
         self.export_button.clicked.connect(self.export)
         self.close_button.clicked.connect(self.reject)
         self.message = QLabel("")
         self.message.setObjectName("hint")
         work = QHBoxLayout()
+        work.addWidget(self.reveal_button)
         work.addWidget(self.outcome_button)
         work.addWidget(self.paid_button)
         work.addStretch(1)
@@ -134,6 +161,7 @@ class UnpaidListDialog(QDialog):
 
     def _update_actions(self) -> None:
         chosen = self.current_member() is not None
+        self.reveal_button.setEnabled(chosen)
         self.outcome_button.setEnabled(chosen)
         self.paid_button.setEnabled(chosen and self.info is not None and self.info.has_setting)
 
@@ -201,30 +229,68 @@ class UnpaidListDialog(QDialog):
 
     def _show(self, data: svc.UnpaidList, outcomes: dict[str, Any] | None = None,
               info: YearInfo | None = None) -> None:
-        self.data = data
+        """Fill the tree; a township's ~12,000 rows go in slices so the window keeps painting.
+
+        ``data`` is set (and ``loaded`` emitted) once every row is in.
+        """
         self.outcomes = outcomes or {}
         self.info = info
+        self._generation += 1
         contacted = sum(1 for g in data.groups for h in g.households for m in h.unpaid if m.resident_id in self.outcomes)
         deadline = f"缴费截止 {data.deadline:%Y-%m-%d}，{data.deadline_text}。" if data.deadline else ""
         flagged = f"★ {data.flagged:,} 户只有老人和小孩缴了费，年轻人未缴。" if data.flagged else ""
         self.summary.setText(f"未缴 {data.households:,} 户 {data.people:,} 人，分布在 {len(data.groups)} 个组；"
                              f"已联系 {contacted:,} 人。{deadline}{flagged}")
         self.tree.clear()
+        self._person_items = {}
+        rows = self._fill_rows(data)
+        if data.households <= FILL_AT_ONCE:
+            for _ in rows:
+                pass
+            self._filled(data)
+        else:
+            self._fill_slice(self._generation, rows, data)
+
+    def _fill_slice(self, generation: int, rows, data: svc.UnpaidList) -> None:
+        if generation != self._generation or not shiboken6.isValid(self):
+            return  # reloaded (or closed) meanwhile
+        deadline = time.perf_counter() + FILL_SLICE_SECONDS
+        for _ in rows:
+            if time.perf_counter() > deadline:
+                QTimer.singleShot(0, lambda: self._fill_slice(generation, rows, data))
+                return
+        self._filled(data)
+
+    def _filled(self, data: svc.UnpaidList) -> None:
+        self.data = data
+        self.print_button.setEnabled(bool(data.groups))
+        self.sms_button.setEnabled(bool(data.groups))
+        self._update_actions()
+        self.loaded.emit(data)
+
+    def _fill_rows(self, data: svc.UnpaidList):
+        """Add the tree's items one household at a time (a generator: the caller decides the pace)."""
         bold = self.tree.font()
         bold.setBold(True)
         warn = QBrush(QColor("#b3261e"))
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        # A village's list opens with every member shown (the doctor works down it calling);
+        # a township-wide one opens at household level.
+        open_households = data.households <= 1000
         for group in data.groups:
             top = QTreeWidgetItem([f"{group.title}　未缴 {len(group.households)} 户 {group.people} 人"])
             top.setFont(0, bold)
             top.setFirstColumnSpanned(True)
             self.tree.addTopLevelItem(top)
+            top.setExpanded(True)
             for h in group.households:
-                phones = "、".join(h.phones)
+                # Phones masked on screen (PIPL minimum necessary): 「显示电话」 reveals one person's, audited.
+                phones = "、".join(masked_phone(p) for p in h.phones)
                 item = QTreeWidgetItem([f"{h.household_no}　户主 {h.head_name}", "", "", "", phones,
                                         yuan(sum(m.due_fen or 0 for m in h.unpaid)), f"{h.covered}/{h.members}",
                                         "", "★ 仅老人/小孩已缴" if h.only_old_young_paid else ""])
-                for col in (5, 6):
-                    item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                item.setTextAlignment(5, right)
+                item.setTextAlignment(6, right)
                 if h.only_old_young_paid:
                     item.setForeground(8, warn)
                 top.addChild(item)
@@ -233,21 +299,59 @@ class UnpaidListDialog(QDialog):
                     hint = m.status if m.status != EnrollmentStatus.UNPAID.label else m.subsidy_category
                     outcome = self.outcomes.get(m.resident_id)
                     child = QTreeWidgetItem([m.name, outcome.text if outcome else "", m.relation,
-                                             "" if m.age is None else str(m.age), m.phone, yuan(m.due_fen), "",
-                                             m.groups, hint])
+                                             "" if m.age is None else str(m.age), masked_phone(m.phone),
+                                             yuan(m.due_fen), "", m.groups, hint])
                     child.setData(0, Qt.ItemDataRole.UserRole, m.resident_id)
-                    for col in (3, 5):
-                        child.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    child.setToolTip(PHONE_COLUMN, REVEAL_TIP)
+                    child.setTextAlignment(3, right)
+                    child.setTextAlignment(5, right)
                     item.addChild(child)
-            top.setExpanded(True)
-        # A village's list opens with every member shown (the doctor works down it calling);
-        # a township-wide one opens at household level.
-        if data.households <= 1000:
-            self.tree.expandAll()
-        self.print_button.setEnabled(bool(data.groups))
-        self.sms_button.setEnabled(bool(data.groups))
+                    self._person_items[m.resident_id] = (child, m.phone, h.phone)
+                if open_households:
+                    item.setExpanded(True)
+                yield
+
+    # -- phones: masked, one revealed at a time (audited) -----------------------------------
+
+    def reveal_phone(self) -> None:
+        """「显示电话」: the selected person's full number for REVEAL_SECONDS, recorded in the audit log."""
+        member = self.current_member()
+        if member is None:
+            return
+        rid = member[0]
+        ws, actor = self.ctx.ws, self.ctx.actor
+        self.reveal_button.setEnabled(False)
+        self.ctx.tasks.run_write(lambda: reveal_resident(ws, actor, rid), self._revealed, self._reveal_failed,
+                                 name="reveal", owner=self)
+
+    def _revealed(self, revealed) -> None:
+        entry = self._person_items.get(revealed.resident_id)
         self._update_actions()
-        self.loaded.emit(data)
+        if entry is None:
+            return
+        item, _own, household_phone = entry
+        number = revealed.phone or (f"{household_phone}（户）" if household_phone else "（无电话）")
+        item.setText(PHONE_COLUMN, number)
+        self.revealed.add(revealed.resident_id)
+        self.message.setText(f"已显示 {item.text(0)} 的电话（{REVEAL_SECONDS} 秒后重新遮挡，已记入操作日志）。")
+        QTimer.singleShot(REVEAL_SECONDS * 1000, lambda rid=revealed.resident_id: self.remask(rid))
+
+    def _reveal_failed(self, error: BaseException) -> None:
+        self._update_actions()
+        self.message.setText(error_text(error))
+
+    def remask(self, resident_id: str) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self.revealed.discard(resident_id)
+        entry = self._person_items.get(resident_id)
+        if entry is not None:
+            item, own, _household_phone = entry
+            item.setText(PHONE_COLUMN, masked_phone(own))
+
+    def _item_clicked(self, item: QTreeWidgetItem, column: int) -> None:
+        if column == PHONE_COLUMN and item.data(0, Qt.ItemDataRole.UserRole):
+            self.reveal_phone()
 
     def title(self) -> str:
         place = ""
@@ -271,20 +375,33 @@ class UnpaidListDialog(QDialog):
         print_layout(doc, printer)
         return doc
 
+    def _ask_print(self, text: str) -> bool:
+        answer = QMessageBox.question(self, "打印未缴清单", text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def request_print(self) -> None:
+        """打印…: say first that the printout carries full phone numbers (the caller's work sheet)."""
+        if self.data is None:
+            return
+        if self.confirm_print(f"{PRINT_NOTICE}\n\n共 {self.data.people:,} 人。继续生成打印稿？"):
+            self.print_preview()
+
     def print_preview(self) -> None:
-        """打印: the list is laid out and written to a PDF on a worker thread (a township's 8,000
-        rows took 15 s of frozen window in QPrintPreviewDialog), then opened for printing."""
+        """Write the printout as a PDF in a child process (a township's 8,000 rows took 15 s of
+        frozen window in QPrintPreviewDialog, and still 14 s laid out on a worker thread: Qt's
+        layout holds the GIL), with progress shown meanwhile; then open it for printing."""
         if self.data is None:
             return
         from .service_widgets import export_dir
 
-        data, title, outcomes, font = self.data, self.title(), dict(self.outcomes), QFont(self.font())
+        data, title, outcomes = self.data, self.title(), dict(self.outcomes)
         path = export_dir() / f"{title}-{date.today():%Y%m%d}.pdf"
         self.print_button.setEnabled(False)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
-        self.message.setText("正在排版打印稿…")
-        self.ctx.tasks.run_read(lambda: write_unpaid_pdf(data, title, outcomes, font, path), self._printed,
+        self.message.setText("正在后台排版打印稿，可继续操作…")
+        self.ctx.tasks.run_read(lambda: write_unpaid_pdf(data, title, outcomes, path), self._printed,
                                 self._print_failed, name="unpaid_pdf", owner=self)
 
     def _printed(self, result: tuple[Path, int]) -> None:

@@ -73,27 +73,13 @@ def print_layout(doc: QTextDocument, printer) -> None:
     doc.setPageSize(printer.pageRect(QPrinter.Unit.Point).size() * (96 / 72))
 
 
-def write_unpaid_pdf(data: svc.UnpaidList, title: str, outcomes: dict[str, Any], font: QFont,
-                     path: Path) -> tuple[Path, int]:
-    """Lay out and write the printout as an A4 PDF; runs on a worker thread (no widget touched).
+def write_unpaid_pdf(data: svc.UnpaidList, title: str, outcomes: dict[str, Any], path: Path) -> tuple[Path, int]:
+    """Write the printout as an A4 PDF; run it as a background task (no widget touched).
 
-    QTextDocument and QPdfWriter are reentrant: one instance used by one thread is safe, as the
-    notices' renderer does.
+    The HTML is built here; the layout and drawing (seconds for a township, GIL held throughout)
+    happen in a child process, so the window keeps answering meanwhile.
     """
-    from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter
+    from ..pdf_process import write_html_pdf
 
-    writer = QPdfWriter(str(path))
-    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-    writer.setPageOrientation(QPageLayout.Orientation.Portrait)
-    writer.setResolution(300)
-    doc = QTextDocument()
-    font = QFont(font)
-    font.setPointSize(PRINT_POINT_SIZE)
-    doc.setDefaultFont(font)
-    layout = writer.pageLayout()
-    doc.setPageSize(layout.paintRect(QPageLayout.Unit.Point).size() * (96 / 72))
-    doc.setHtml(unpaid_html(data, title, outcomes))
-    pages = doc.pageCount()
-    doc.print_(writer)
+    pages = write_html_pdf(unpaid_html(data, title, outcomes), path, point_size=PRINT_POINT_SIZE)
     return path, pages
-

@@ -17,6 +17,7 @@ from station_app.domain.enums import EnrollmentStatus
 from station_app.domain.money import yuan
 from station_app.services import enrollment as svc
 from station_app.services.enrollment import EnrollmentFilters, YearInfo
+from station_app.services.reveal import masked_id, masked_phone
 
 from ..common import ProgressRelay, error_text
 from ..dialogs.payment_dialog import NoteDialog, PaymentDialog, SubmitDialog, SubsidyDialog
@@ -45,8 +46,9 @@ COLUMNS = (
     Column("paid_date", "缴费日期", width=96),
     Column("benefit_start", "待遇起始", width=96, sort_key=None),
     Column("channel", "渠道", width=90),
-    Column("phone", "电话", width=110),
-    Column("id_number", "身份证号", width=170),
+    # Masked on screen (PIPL minimum necessary), as in 居民档案; search still matches the full values.
+    Column("phone", "电话", format=masked_phone, width=110),
+    Column("id_number", "身份证号", format=masked_id, width=170),
     Column("household_no", "户号", width=110),
     Column("groups", "人员类别", width=120),
     Column("subsidy_category", "资助类别", width=190),
