@@ -128,7 +128,7 @@ def search_times(workspaces: dict, queries: list[str]) -> dict[str, list[float]]
 
 def read_rows(db: Path) -> list[tuple[str, dict]]:
     from station_app.store.encryption import connect_known
-    from station_app.sync.tables import table_specs
+    from sync_protocol.tables import table_specs
 
     specs = table_specs()
     conn = connect_known(db)
@@ -150,8 +150,8 @@ def apply_time(folder: Path, name: str, template: dict[str, Path], rows: list[tu
     """The rows of an initial pull applied into a fresh station through the sync Applier."""
     from station_app.sync.apply import Applier
     from station_app.sync.engine import apply_txn
-    from station_app.sync.protocol import RowState
-    from station_app.sync.tables import table_specs
+    from sync_protocol.protocol import RowState
+    from sync_protocol.tables import table_specs
 
     specs = table_specs()
     with mode(name):

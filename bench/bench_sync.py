@@ -57,9 +57,9 @@ from station_app.services.changes import Actor  # noqa: E402
 from station_app.services.workspace import Workspace  # noqa: E402
 from station_app.sync.client import SyncClient  # noqa: E402
 from station_app.sync.engine import SyncEngine  # noqa: E402
-from station_app.sync.protocol import version_headers  # noqa: E402
+from sync_protocol.protocol import version_headers  # noqa: E402
 from station_app.sync.settings import set_server  # noqa: E402
-from station_app.sync.tables import table_specs  # noqa: E402
+from sync_protocol.tables import table_specs  # noqa: E402
 
 PG_ADMIN = os.environ.get("SYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SECTION = "## Sync (issue 5)"
@@ -301,8 +301,8 @@ def validation_cost(db_url: str, village_code: str, resident_ids: list[str], rou
     ``Store.push`` with the validation layer and with it bypassed (the verdict built without any
     check, no foreign-key lookups), alternately, ``rounds`` times each; median seconds of each."""
     import county_server.store as server_store
-    from station_app.domain.hlc import wall_clock_ms
-    from station_app.sync.validate import Verdict
+    from sync_protocol.hlc import wall_clock_ms
+    from sync_protocol.validate import Verdict
 
     store = Store(make_engine(db_url))
     ctx = store.station_ctx("V1")

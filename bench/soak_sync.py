@@ -246,7 +246,7 @@ def verify(server: Server, paths: dict[str, Path], journal: Path) -> dict[str, i
     from county_server.db import make_engine
     from county_server.store import Store
     from station_app.sync.apply import _to_db
-    from station_app.sync.tables import table_specs
+    from sync_protocol.tables import table_specs
 
     specs = table_specs()
     store = Store(make_engine(server.db_url))

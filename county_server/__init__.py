@@ -2,4 +2,4 @@
 
 __all__ = ["__version__"]
 
-from station_app import __version__  # one version for the whole wheel
+from sync_protocol import __version__  # one version for the whole wheel

@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from station_app.sync.protocol import (
+from sync_protocol.protocol import (
     BUNDLE_SUMMARY_SCHEMA,
     ERROR_MESSAGES,
     HEADER_PROTOCOL,

@@ -94,35 +94,35 @@ def cmd_gen_synthetic(args) -> int:
     return 0
 
 
-def cmd_add_station(args) -> int:
+def _issue_token(args, make_token, done: str, heading: str) -> int:
+    """Run ``make_token(store)`` and print the new token once (or the error)."""
     store = _store(args)
     try:
-        token = store.add_station(code=args.code, name=args.name, scope=args.scope, place_code=args.place or "",
-                                  expires_days=args.expires_days)
+        token = make_token(store)
     except ValueError as error:
         print(f"错误：{error}", file=sys.stderr)
         return 1
     finally:
         store.close()
-    print(f"已添加站点 {args.code}（{args.name}，{args.scope.lower()}）。")
-    print("同步令牌（只显示这一次，请抄送给该站点，丢失后需重新申请）：")
+    print(done)
+    print(heading)
     print(token)
     return 0
+
+
+def cmd_add_station(args) -> int:
+    return _issue_token(
+        args, lambda store: store.add_station(code=args.code, name=args.name, scope=args.scope,
+                                              place_code=args.place or "", expires_days=args.expires_days),
+        f"已添加站点 {args.code}（{args.name}，{args.scope.lower()}）。",
+        "同步令牌（只显示这一次，请抄送给该站点，丢失后需重新申请）：")
 
 
 def cmd_rotate_token(args) -> int:
-    store = _store(args)
-    try:
-        token = store.rotate_token(args.code, expires_days=args.expires_days)
-    except ValueError as error:
-        print(f"错误：{error}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
-    print(f"站点 {args.code} 的同步令牌已更换，旧令牌立即失效（旧令牌导出的离线数据包也不再被接受）。")
-    print("新的同步令牌（只显示这一次，请抄送给该站点）：")
-    print(token)
-    return 0
+    return _issue_token(
+        args, lambda store: store.rotate_token(args.code, expires_days=args.expires_days),
+        f"站点 {args.code} 的同步令牌已更换，旧令牌立即失效（旧令牌导出的离线数据包也不再被接受）。",
+        "新的同步令牌（只显示这一次，请抄送给该站点）：")
 
 
 def cmd_check(args) -> int:
@@ -195,8 +195,8 @@ def cmd_load_reference(args) -> int:
 
 
 def cmd_load_settlements(args) -> int:
-    from station_app.domain.errors import ValidationError
-    from station_app.services.settlements import read_settlement_file
+    from sync_protocol.domain.errors import ValidationError
+    from county_server.settlements import read_settlement_file
 
     try:
         rows = read_settlement_file(args.file)

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from station_app.sync.protocol import after, hlc_node
+from sync_protocol.protocol import after, hlc_node
 
 
 def encode_data(data: dict[str, Any]) -> tuple[str, str]:

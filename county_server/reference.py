@@ -1,22 +1,34 @@
-"""Read the county's reference file into rows for the reference stream, with the station's own loader.
+"""Read the county's reference file into rows for the reference stream — the server's own loading.
 
-The file format and its validation live in ``station_app.services.reference``; loading it into
-a throw-away station database there and reading the rows back means the server accepts exactly
-what a station would, and builds the same field values.
+The file is read and validated by ``sync_protocol.reference`` (the station loads it with the same
+code); here each row is completed with its table's defaults, checked against the table spec (a
+value a station would refuse on pull is refused here) and keyed by its natural key.
 """
 
 from __future__ import annotations
 
-import tempfile
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sync_protocol.domain.errors import ValidationError
+from sync_protocol.reference import read_reference_file, reference_sections
+from sync_protocol.tables import FieldSpec, table_specs, value_problem
 
-from station_app.services.changes import to_jsonable
-from station_app.services.reference import load_reference, read_reference_file
-from station_app.services.workspace import Workspace
-from station_app.sync.tables import table_specs
+
+def _stored(spec: FieldSpec, value: Any) -> Any:
+    """The value as a station's column would hand it back (booleans as booleans, dates as text)."""
+    if value is None:
+        return None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if spec.kind == "bool" and isinstance(value, int):
+        return bool(value)
+    if spec.kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if spec.kind == "int" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
 
 
 def reference_rows(data: dict[str, Any] | str | Path) -> list[tuple[str, list[Any], dict[str, Any]]]:
@@ -24,18 +36,25 @@ def reference_rows(data: dict[str, Any] | str | Path) -> list[tuple[str, list[An
     if not isinstance(data, dict):
         data = read_reference_file(data)
     specs = table_specs()
-    rows: list[tuple[str, list[Any], dict[str, Any]]] = []
-    with tempfile.TemporaryDirectory(prefix="county-ref-") as folder:
-        ws = Workspace.open(Path(folder) / "reference.db", backups=Path(folder) / "backups")
-        try:
-            load_reference(ws, data)
-            with ws.read() as session:
-                # Places first: scopes are computed from them in the same transaction.
-                for name in sorted((n for n, s in specs.items() if s.reference), key=lambda n: (n != "place", n)):
-                    spec = specs[name]
-                    for obj in session.scalars(select(spec.model)):
-                        fields = {k: to_jsonable(getattr(obj, k)) for k in spec.fields}
-                        rows.append((name, [fields[k] for k in spec.natural_key or ("id",)], fields))
-        finally:
-            ws.close()
-    return rows
+    by_table: dict[str, dict[tuple, dict[str, Any]]] = {}
+    for section in reference_sections(data):
+        spec = specs[section.table]
+        rows = by_table.setdefault(section.table, {})
+        for key, values in section.rows:
+            ident = tuple(sorted(key.items()))
+            if ident not in rows:  # a new row: the table's defaults, then the file's values
+                rows[ident] = {name: spec.defaults.get(name) for name in spec.fields}
+            rows[ident].update(key)
+            rows[ident].update(values)
+    out: list[tuple[str, list[Any], dict[str, Any]]] = []
+    # Places first: scopes are computed from them in the same transaction.
+    for table in sorted(by_table, key=lambda n: (n != "place", n)):
+        spec = specs[table]
+        for row in by_table[table].values():
+            fields = {name: _stored(spec.fields[name], value) for name, value in row.items() if name in spec.fields}
+            for name, value in fields.items():
+                problem = value_problem(spec.fields[name], value)
+                if problem is not None:
+                    raise ValidationError(f"参考数据 {table}.{name} 的值有误（{problem}）：{value!r}")
+            out.append((table, [fields[k] for k in spec.natural_key or ("id",)], fields))
+    return out

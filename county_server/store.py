@@ -29,8 +29,9 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from station_app.domain.hlc import Timestamp, wall_clock_ms
-from station_app.sync.bundle_format import (
+from sync_protocol.hlc import Timestamp, wall_clock_ms
+from sync_protocol.batching import chunks
+from sync_protocol.bundle_format import (
     BundleError,
     bundle_key,
     is_sealed,
@@ -38,7 +39,7 @@ from station_app.sync.bundle_format import (
     read_bundle,
     sealed_station,
 )
-from station_app.sync.protocol import (
+from sync_protocol.protocol import (
     ERROR_MESSAGES,
     MAX_CURSOR,
     MAX_DRIFT_MS,
@@ -56,8 +57,8 @@ from station_app.sync.protocol import (
     is_uuid,
     validate_push_request,
 )
-from station_app.sync.tables import TableSpec, natural_key_text, table_specs, value_problem
-from station_app.sync.validate import Verdict, foreign_keys, judge_op, shift_hlc, skew_offset
+from sync_protocol.tables import TableSpec, natural_key_text, table_specs, value_problem
+from sync_protocol.validate import Verdict, foreign_keys, judge_op, shift_hlc, skew_offset
 
 from .auth import SCOPE_COUNTY, SCOPE_TOWNSHIP, SCOPE_VILLAGE, SCOPES, ApiError, StationCtx, new_token, token_hash
 from .db import make_engine
@@ -105,11 +106,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 #: A stamp safe to paste into a page as is (the server writes every node as a station code).
 _HLC_SAFE = re.compile(r"[0-9]{13}-[0-9]{6}-[A-Za-z0-9_.-]{1,32}", re.ASCII)
 
-
-
-def _chunks(items: list, size: int = _IN_CHUNK):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 @dataclass
@@ -427,7 +423,7 @@ class Store:
 
     def _load_rows(self, conn: Connection, row_ids: list[str]) -> dict[str, RowRecord]:
         rows: dict[str, RowRecord] = {}
-        for chunk in _chunks(row_ids):
+        for chunk in chunks(row_ids, _IN_CHUNK):
             for row in conn.execute(select(T_ROW).where(T_ROW.c.row_id.in_(chunk))):
                 rows[row.row_id] = RowRecord.from_db(row)
         return rows
@@ -437,7 +433,7 @@ class Store:
         conn = txn.conn
         good = [(op, v) for op, v in zip(ops, verdicts) if v.reason is None]
         done: dict[str, Any] = {}
-        for chunk in _chunks(sorted({op["op_id"] for op, _v in good})):
+        for chunk in chunks(sorted({op["op_id"] for op, _v in good}), _IN_CHUNK):
             for row in conn.execute(select(T_OP).where(T_OP.c.station_code == ctx.code, T_OP.c.op_id.in_(chunk))):
                 done[row.op_id] = row
         wanted = {op["id"] for op, _v in good}
@@ -858,7 +854,7 @@ class Store:
     def load_settlements(self, rows: list[dict[str, Any]]) -> dict[str, int]:
         """Upsert the platform's 结算 summaries into the data stream, each scoped to its resident's village.
 
-        ``rows`` come from ``station_app.services.settlements`` (fields in fen plus ``id_number``).
+        ``rows`` come from ``county_server.settlements`` (fields in fen plus ``id_number``).
         The resident is found by ID number among the rows stations pushed; a settlement of
         someone no station registered is counted as ``unknown`` and left out. Keyed by
         ``settlement_no``: loading a file again changes nothing, a corrected row is updated.
@@ -986,7 +982,7 @@ class Store:
             ids.update(v for _n, _t, v in foreign_keys(spec, {k: v for k, v in data.items() if k in spec.fields})
                        if isinstance(v, str))
         found = {}
-        for chunk in _chunks(sorted(ids)):
+        for chunk in chunks(sorted(ids), _IN_CHUNK):
             for r in conn.execute(select(T_ROW.c.row_id, T_ROW.c.table_name, T_ROW.c.scope_code)
                                   .where(T_ROW.c.row_id.in_(chunk))):
                 found[r.row_id] = r
@@ -1120,6 +1116,6 @@ class Store:
                     seq=txn.next_seq(), row_version=1, deleted=bool(data.get("deleted")), h0=row.get("updated_hlc") or hlc,
                     fh="{}", fv="{}", cols=cols, vals=vals, natural_key=self._natural_key(spec, data), origin=origin,
                     updated_at=utcnow(), compacted=False))
-            for chunk in _chunks(records, 5000):
+            for chunk in chunks(records, 5000):
                 txn.conn.execute(insert(T_ROW), chunk)
         return len(records)

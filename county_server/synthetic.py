@@ -19,10 +19,10 @@ from typing import Any, Callable
 
 from sqlalchemy import Engine, insert, select, text, update
 
-from station_app.domain.chronic import month_key, months_ending
-from station_app.domain.idnumber import make_id
-from station_app.sync.bundle_format import bundle_key
-from station_app.sync.tables import natural_key_text, table_specs
+from sync_protocol.domain.chronic import month_key, months_ending
+from sync_protocol.domain.idnumber import make_id
+from sync_protocol.bundle_format import bundle_key
+from sync_protocol.tables import natural_key_text, table_specs
 
 from .auth import token_hash
 from .console.aggregates import refresh

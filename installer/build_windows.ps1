@@ -58,6 +58,6 @@ if (-not $Iscc) {
     $Iscc = $candidates | Where-Object { Test-Path $_ } | Select-Object -First 1
 }
 if (-not $Iscc) { throw "ISCC.exe (Inno Setup 6) not found; install it or pass -Iscc <path>" }
-$Version = (& $VPy -c "import station_app; print(station_app.__version__)").Trim()
+$Version = (& $VPy -c "import sync_protocol; print(sync_protocol.__version__)").Trim()
 Invoke-Checked $Iscc @("/DAppVersion=$Version", "installer\station_app.iss")
 Write-Host "installer: dist\installer\VillageYibaoStation-$Version-setup.exe"

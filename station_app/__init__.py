@@ -1,3 +1,5 @@
 """Village medical-insurance (医保) service-station app."""
 
-__version__ = "0.1.0"
+from sync_protocol import __version__  # one version for the whole wheel
+
+__all__ = ["__version__"]

@@ -8,7 +8,7 @@ villages and the county from its townships, and moves the watermark; with nothin
 one read of the counter. The console calls it
 before a page and a background thread calls it every few seconds while the server runs.
 
-The definitions are the station's own (station_app.domain): 参保率 and 困难群众参保率 as in
+The definitions are the station's own (sync_protocol.domain, shared with the station): 参保率 and 困难群众参保率 as in
 ``services.enrollment.enrollment_kpis``, 卡月使用率 as ``domain.chronic.monthly_usage``,
 医疗救助落实率 as ``services.entitlement`` defines it (docs/FIGURES.md): the county's rules over the
 救助对象's settlements, through ``domain.entitlement.person_dues``.
@@ -25,11 +25,11 @@ from typing import Any, Iterable
 
 from sqlalchemy import Engine, delete, insert, select, update
 
-from station_app.domain import entitlement as ent
-from station_app.domain.assistance import payout_rate as ent_payout
-from station_app.domain.chronic import HeldCard, monthly_usage, month_key, months_ending
-from station_app.domain.enums import HARDSHIP_GROUPS, EnrollmentStatus, SpecialGroup
-from station_app.domain.kpi import Ratio
+from sync_protocol.domain import entitlement as ent
+from sync_protocol.domain.assistance import payout_rate as ent_payout
+from sync_protocol.domain.chronic import HeldCard, monthly_usage, month_key, months_ending
+from sync_protocol.domain.enums import HARDSHIP_GROUPS, EnrollmentStatus, SpecialGroup
+from sync_protocol.domain.kpi import Ratio
 
 from ..models import Counter as SeqCounter
 from ..models import CountySetting, Place, PlaceAggregate, SyncRow, utcnow

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from station_app.domain.chronic import month_key, months_ending
-from station_app.domain.enums import EnrollmentStatus, ServiceKind
-from station_app.domain.kpi import Ratio, days_until, deadline_text
-from station_app.domain.masking import mask_id, mask_name
+from sync_protocol.domain.chronic import month_key, months_ending
+from sync_protocol.domain.enums import EnrollmentStatus, ServiceKind
+from sync_protocol.domain.kpi import Ratio, days_until, deadline_text
+from sync_protocol.domain.masking import mask_id, mask_name
 
 from ..models import CountySetting, Place, SyncRow
 from . import aggregates

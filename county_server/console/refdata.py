@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from station_app.sync.tables import natural_key_text, table_specs
+from sync_protocol.tables import natural_key_text, table_specs
 
 from ..models import Place, SyncRow
 from ..store import Store

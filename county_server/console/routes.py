@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from station_app.sync.protocol import HEADER_APP_VERSION
+from sync_protocol.protocol import HEADER_APP_VERSION
 
 from ..auth import token_hash
 from ..store import Store
@@ -90,7 +90,7 @@ def install(app: FastAPI, store: Store, *, refresh_interval: float | None = 5.0)
         # The notices' Noto Sans SC, for a PC without a Chinese system font (served here: no CDN).
         from fastapi.responses import FileResponse
 
-        from station_app.paths import font_files
+        from county_server.resources import font_files
 
         match = next((f for f in font_files() if f.name == name), None)
         if match is None:

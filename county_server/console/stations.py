@@ -16,7 +16,7 @@ from typing import Any
 import segno
 from sqlalchemy import Engine, func, insert, select, update
 
-from station_app.sync.bundle_format import bundle_key
+from sync_protocol.bundle_format import bundle_key
 
 from ..auth import new_token, token_hash
 from ..models import Place, PushOp, Station, StationInfo, SyncEvent, utcnow

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, event, insert, inspect, update
 from sqlalchemy.orm import Session
 
 from station_app.domain.errors import PermissionDenied
-from station_app.domain.hlc import HybridLogicalClock, Timestamp
+from sync_protocol.hlc import HybridLogicalClock, Timestamp
 from station_app.domain.masking import mask_id
 from station_app.store.base import SYNC_BOOKKEEPING_FIELDS, SyncedMixin, new_id, utcnow
 from station_app.store.models import AuditEntry, OutboxOp, SyncState

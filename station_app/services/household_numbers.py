@@ -114,7 +114,7 @@ def renumber_duplicate_households(ws) -> int:
 def renumber_in_migration(conn) -> int:
     """Migration 0020: renumber existing duplicates, recorded like any edit (audit + outbox,
     stamped by the station's clock) so the new numbers reach the server and every station."""
-    from station_app.domain.hlc import HybridLogicalClock
+    from sync_protocol.hlc import HybridLogicalClock
     from station_app.services.changes import (
         ChangeRecorder,
         SharedClock,

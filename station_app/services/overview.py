@@ -68,7 +68,7 @@ def current_benefit_year(session: Session, county_code: str, today: date) -> int
 
 
 def _pending_outbox(session: Session) -> int:
-    from station_app.sync.tables import LOCAL_ONLY_TABLES  # rows that never travel (app_user)
+    from sync_protocol.tables import LOCAL_ONLY_TABLES  # rows that never travel (app_user)
 
     return session.scalar(select(func.count()).select_from(OutboxOp).where(
         OutboxOp.state.in_(PENDING_OUTBOX_STATES), OutboxOp.table_name.not_in(sorted(LOCAL_ONLY_TABLES)))) or 0

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from station_app.domain.errors import PermissionDenied
-from station_app.domain.hlc import HybridLogicalClock
+from sync_protocol.hlc import HybridLogicalClock
 from station_app.store import deferred_indexes, encryption, keys, migrate
 from station_app.store.db import engine_key, make_engine, make_session_factory
 from station_app.store.keys import DatabaseLocked, WrongPassword  # noqa: F401 - for the UI and CLI

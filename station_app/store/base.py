@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Iterator, Sequence, TypeVar
 
 from sqlalchemy import Boolean, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from sync_protocol.batching import chunks  # noqa: F401  (the one chunker; store.base.chunks for station code)
+from sync_protocol.tables import SYNC_BOOKKEEPING_FIELDS  # noqa: F401
 
 # Explicit constraint names so Alembic batch mode on SQLite can find and alter them.
 NAMING_CONVENTION = {
@@ -17,9 +19,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-T = TypeVar("T")
-
 
 def new_id() -> str:
     """Row ids are UUIDs born where the row is born, so offline stations never collide."""
@@ -53,13 +52,6 @@ class SyncedMixin:
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-SYNC_BOOKKEEPING_FIELDS = frozenset({"id", "updated_hlc", "row_version"})
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    """Slices of at most ``size`` (IN-lists under SQLite's variable limit, insert batches)."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def utcnow() -> datetime:

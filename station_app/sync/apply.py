@@ -25,9 +25,9 @@ from sqlalchemy.engine import Connection
 from station_app.domain.names import pinyin_keys
 
 from .derive import DERIVERS, derived_columns
-from .protocol import RowState, all_uuids, dumps, is_uuid
-from .tables import TableSpec, table_specs
-from .validate import block_problem, pulled_row_problem, row_state_problem
+from sync_protocol.protocol import RowState, all_uuids, dumps, is_uuid
+from sync_protocol.tables import TableSpec, table_specs
+from sync_protocol.validate import block_problem, pulled_row_problem, row_state_problem
 
 logger = logging.getLogger(__name__)
 

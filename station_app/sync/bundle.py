@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from station_app.domain.errors import DomainError, ValidationError
-from station_app.domain.hlc import wall_clock_ms
+from sync_protocol.hlc import wall_clock_ms
 from station_app.services.workspace import Workspace
 
 from . import state
 from .apply import Applier
-from .bundle_format import (
+from sync_protocol.bundle_format import (
     BundleError,
     bundle_key,
     is_sealed,
@@ -33,9 +33,9 @@ from .bundle_format import (
     write_bundle,
 )
 from .engine import apply_txn, batch_ops, freeze_batch
-from .protocol import PROTOCOL_VERSION, SCHEMA_VERSION, RowState
-from .tables import table_specs
-from .validate import foreign_keys, judge_op, shift_hlc, skew_offset
+from sync_protocol.protocol import PROTOCOL_VERSION, SCHEMA_VERSION, RowState
+from sync_protocol.tables import table_specs
+from sync_protocol.validate import foreign_keys, judge_op, shift_hlc, skew_offset
 
 logger = logging.getLogger(__name__)
 

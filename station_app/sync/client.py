@@ -23,7 +23,7 @@ import urllib3.exceptions
 
 from station_app.domain.errors import DomainError
 
-from .protocol import (
+from sync_protocol.protocol import (
     ERROR_MESSAGES,
     GZIP_LEVEL,
     MAX_BODY_BYTES,

@@ -14,31 +14,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 
-from station_app.domain.assistance import fen_text
-from station_app.domain.enums import (
-    AssistanceStatus,
-    CardStatus,
-    EnrollmentStatus,
-    HouseholdCategory,
-    PaymentChannel,
-    Relation,
-    ResidentStatus,
-    ServiceKind,
-    Sex,
-    SpecialGroup,
-)
 from station_app.domain.errors import NotFound, ValidationError
-from station_app.domain.hlc import Timestamp
+from sync_protocol.hlc import Timestamp
 from station_app.domain.masking import mask_id, mask_name
 from station_app.domain.names import pinyin_keys
+from station_app.services.audit import show_value
 from station_app.services.changes import Actor, synced_field_names, to_jsonable
 from station_app.services.scope import check_village
 from station_app.services.workspace import Workspace
 from station_app.store.base import utcnow
 from station_app.store.models import MODEL_BY_TABLE, OutboxOp, SyncConflict
 
-from .protocol import dumps
-from .tables import table_specs
+from sync_protocol.protocol import dumps
+from sync_protocol.tables import table_specs
 
 TABLE_LABELS = {
     "household": "户", "resident": "居民", "enrollment": "参保记录", "chronic_card": "慢病卡",
@@ -57,13 +45,6 @@ FIELD_LABELS = {
     "other_channel_note": "其他渠道说明", "kind": "服务类型", "service_date": "服务日期",
     "applied_date": "申请日期", "assessed_date": "评定日期", "issued_date": "发卡日期", "materials": "材料",
     "resident_id": "人员",
-}
-#: Coded values in words (the domain's label tables), by (table, field); "*" = any table.
-_ENUM_FIELDS = {
-    ("*", "sex"): Sex, ("*", "relation"): Relation, ("resident", "status"): ResidentStatus,
-    ("enrollment", "status"): EnrollmentStatus, ("chronic_card", "status"): CardStatus,
-    ("assistance_case", "status"): AssistanceStatus, ("*", "channel"): PaymentChannel,
-    ("household", "category"): HouseholdCategory, ("service_entry", "kind"): ServiceKind,
 }
 _PERSON_FIELDS = ("name", "head_name")
 
@@ -105,33 +86,14 @@ def _decode(text: str) -> Any:
 
 
 def display_value(field_name: str, value: Any, table: str = "*") -> str:
-    """A value as the clerk should see it: codes as their labels, 分 as 元, ID numbers masked
-    (this list is on screen)."""
+    """A value as the clerk should see it: the audit's words for a stored value (codes as their
+    labels, 分 as 元, dates), with ID numbers masked (this list is on screen) and deletion said
+    as such."""
     if field_name == "deleted":
         return "已删除" if value else "未删除"
-    if value is None or value == "":
-        return "（空）"
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if field_name == "id_number" and isinstance(value, str):
+    if field_name == "id_number" and isinstance(value, str) and value:
         return mask_id(value)
-    if field_name.endswith("_fen") and isinstance(value, (int, float)):
-        return f"{fen_text(int(value))} 元"
-    if field_name == "special_groups" and isinstance(value, str):
-        labels = [g.label for g in SpecialGroup.parse_codes(value)]
-        return "、".join(labels) if labels else "（无）"
-    enum = _ENUM_FIELDS.get((table, field_name)) or _ENUM_FIELDS.get(("*", field_name))
-    if enum is not None and isinstance(value, str):
-        try:
-            return enum(value).label
-        except ValueError:
-            return value
-    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
-        try:  # a datetime travels as ISO text
-            return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
-        except ValueError:
-            return value
-    return str(value)
+    return show_value(field_name, value, "" if table == "*" else table)
 
 
 def _row_label(session, table: str, row_id: str) -> str:

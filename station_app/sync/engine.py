@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 from sqlalchemy.engine import Connection
 
 from station_app.domain.errors import DomainError
-from station_app.domain.hlc import Timestamp, wall_clock_ms
+from sync_protocol.hlc import Timestamp, wall_clock_ms
 from station_app.services.workspace import Workspace
 from station_app.store import deferred_indexes
 from station_app.store.models import MODEL_BY_TABLE
@@ -37,7 +37,7 @@ from station_app.store.models import MODEL_BY_TABLE
 from . import state
 from .apply import ApplyStats, Applier
 from .client import BadRequest, Forbidden, SyncClient, SyncError
-from .protocol import (
+from sync_protocol.protocol import (
     DEFAULT_PAGE_ROWS,
     MAX_BATCH_BYTES,
     MAX_BATCH_OPS,
@@ -48,8 +48,8 @@ from .protocol import (
     Reason,
     RowState,
 )
-from .tables import LOCAL_ONLY_TABLES
-from .validate import row_state_problem
+from sync_protocol.tables import LOCAL_ONLY_TABLES
+from sync_protocol.validate import row_state_problem
 
 logger = logging.getLogger(__name__)
 

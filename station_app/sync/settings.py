@@ -17,7 +17,7 @@ from station_app.store.base import utcnow
 from station_app.store.models import AuditEntry, OutboxOp, SyncConflict, SyncState
 
 from . import state
-from .tables import LOCAL_ONLY_TABLES
+from sync_protocol.tables import LOCAL_ONLY_TABLES
 
 PENDING_STATES = ("pending", "sent")
 

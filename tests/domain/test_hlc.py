@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from station_app.domain.hlc import MAX_COUNTER, HybridLogicalClock, Timestamp
+from sync_protocol.hlc import MAX_COUNTER, HybridLogicalClock, Timestamp
 
 T0 = 1_700_000_000_000  # Nov 2023, in ms
 DAY = 24 * 3600 * 1000

@@ -10,17 +10,20 @@ from station_app.domain.enums import CardStatus, Relation
 from station_app.notices import data as notice_data
 from station_app.services import enrollment
 
-ROOT = Path(__file__).resolve().parents[2] / "station_app"
-#: ui/ (another change), sync/ and the county server are cleaned up separately.
+REPO = Path(__file__).resolve().parents[2]
+ROOT = REPO / "station_app"
+#: ui/ (another change) and the station's sync/ are cleaned up separately.
 SKIP = ("ui", "sync")
 
 
 def _defined(names: set[str]) -> dict[str, list[str]]:
+    """Where each name is defined: station_app/ as ``domain/x.py``, the shared protocol and the
+    county server by their own folder (``sync_protocol/…``, ``county_server/…``)."""
     found: dict[str, list[str]] = {}
-    for path in sorted(ROOT.rglob("*.py")):
-        rel = path.relative_to(ROOT)
-        if rel.parts[0] in SKIP:
-            continue
+    paths = [p for p in sorted(ROOT.rglob("*.py")) if p.relative_to(ROOT).parts[0] not in SKIP]
+    paths += sorted((REPO / "sync_protocol").rglob("*.py")) + sorted((REPO / "county_server").rglob("*.py"))
+    for path in paths:
+        rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.relative_to(REPO)
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef) and node.name in names:
                 found.setdefault(node.name, []).append(str(rel))
@@ -30,7 +33,8 @@ def _defined(names: set[str]) -> dict[str, list[str]]:
 def test_no_private_copies_of_the_shared_helpers():
     found = _defined({"_label", "_chunks", "_yuan"})
     # domain/roster.py's _label reads a header cell (another job); exports._yuan gives a number for a cell.
-    assert found == {"_label": ["domain/roster.py"], "_yuan": ["domain/entitlement.py", "services/exports.py"]}
+    assert found == {"_label": ["domain/roster.py"],
+                     "_yuan": ["services/exports.py", "sync_protocol/domain/entitlement.py"]}
 
 
 def test_one_money_formatter_with_the_old_outputs():

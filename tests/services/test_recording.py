@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from station_app.domain.errors import PermissionDenied, ValidationError
-from station_app.domain.hlc import Timestamp
+from sync_protocol.hlc import Timestamp
 from station_app.services.auth import create_user, login
 from station_app.services.changes import system_actor
 from station_app.services.households import (

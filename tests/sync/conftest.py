@@ -28,7 +28,7 @@ from station_app.sync import state
 from station_app.sync.client import RawResponse, RequestsTransport, SyncClient
 from station_app.sync.engine import SyncEngine, SyncReport, apply_txn
 from station_app.sync.settings import set_server
-from station_app.sync.tables import table_specs
+from sync_protocol.tables import table_specs
 
 from ..conftest import COUNTY, SMALL_REFERENCE, TOWNSHIP, VILLAGE_A, VILLAGE_B
 

@@ -10,7 +10,7 @@ from station_app.domain.errors import DomainError
 from station_app.store.models import Household
 from station_app.sync import state
 from station_app.sync.bundle import export_bundle, import_bundle
-from station_app.sync.bundle_format import read_bundle
+from sync_protocol.bundle_format import read_bundle
 
 from ..conftest import VILLAGE_A
 from .conftest import assert_converged, pending
@@ -85,7 +85,7 @@ def test_a_tampered_bundle_is_refused_and_nothing_applied(county, stations, tmp_
 
 
 def test_a_bundle_on_the_stick_is_encrypted_and_a_foreign_key_cannot_open_it(county, stations, tmp_path):
-    from station_app.sync.bundle_format import BundleError, bundle_key, open_sealed
+    from sync_protocol.bundle_format import BundleError, bundle_key, open_sealed
 
     village, _ = _village_with_changes(county, stations)
     data = export_bundle(village.ws, tmp_path / "va.ybsb").path.read_bytes()

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from station_app.domain.hlc import Timestamp
+from sync_protocol.hlc import Timestamp
 from station_app.store.models import Enrollment
 from station_app.sync.apply import record_conflict
 from station_app.sync.conflicts import list_conflicts, list_rejected

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from station_app.domain.hlc import wall_clock_ms
+from sync_protocol.hlc import wall_clock_ms
 from station_app.store.models import Household, Resident
 from station_app.sync.client import SyncError
 

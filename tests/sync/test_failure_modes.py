@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from county_server.models import SyncRow, utcnow
 from county_server.store import Store
-from station_app.domain.hlc import wall_clock_ms
+from sync_protocol.hlc import wall_clock_ms
 from station_app.store import migrate
 from station_app.store.models import Household, Resident
 from station_app.sync import state
@@ -391,7 +391,7 @@ def test_fm10_an_invalid_op_does_not_block_the_queue(county, stations):
 def test_fm12_an_older_client_keeps_the_new_columns_of_a_newer_one(county, stations):
     import dataclasses
 
-    from station_app.sync.tables import FieldSpec
+    from sync_protocol.tables import FieldSpec
 
     village, = stations(county, "VA")
     household_id, head_id = household(village, VILLAGE_A)

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
 
-from station_app.domain.hlc import wall_clock_ms  # noqa: E402
-from station_app.sync.protocol import version_headers  # noqa: E402
-from station_app.sync.tables import table_specs  # noqa: E402
+from sync_protocol.hlc import wall_clock_ms  # noqa: E402
+from sync_protocol.protocol import version_headers  # noqa: E402
+from sync_protocol.tables import table_specs  # noqa: E402
 
 from ..conftest import VILLAGE_A, VILLAGE_B  # noqa: E402
 

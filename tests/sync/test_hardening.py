@@ -20,14 +20,14 @@ from county_server.cli import main as county_main
 from county_server.models import Station as ServerStation
 from county_server.models import SyncRow, utcnow
 from county_server.store import Store
-from station_app.domain.hlc import wall_clock_ms
+from sync_protocol.hlc import wall_clock_ms
 from station_app.store.models import Household
 from station_app.sync import state
 from station_app.sync.bundle import export_bundle, import_bundle
-from station_app.sync.bundle_format import bundle_key, write_bundle
+from sync_protocol.bundle_format import bundle_key, write_bundle
 from station_app.sync.conflicts import list_rejected
 from station_app.sync.engine import apply_txn
-from station_app.sync.protocol import MAX_BATCH_OPS, MAX_PUSH_BYTES, version_headers
+from sync_protocol.protocol import MAX_BATCH_OPS, MAX_PUSH_BYTES, version_headers
 
 from ..conftest import VILLAGE_A, VILLAGE_B
 from .conftest import PAGES_DECODED, assert_converged, pending
@@ -503,7 +503,7 @@ def write_bundle_safely(payload: dict, key: bytes) -> bytes:
     import hashlib
     import hmac
 
-    from station_app.sync.protocol import gzip_bytes
+    from sync_protocol.protocol import gzip_bytes
 
     body = gzip_bytes(json.dumps(payload, ensure_ascii=True).encode("ascii"))
     signature = hmac.new(key, body, hashlib.sha256).hexdigest()

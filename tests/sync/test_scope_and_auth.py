@@ -8,10 +8,10 @@ import uuid
 import pytest
 import requests
 
-from station_app.domain.hlc import wall_clock_ms
+from sync_protocol.hlc import wall_clock_ms
 from station_app.store.models import Resident
 from station_app.sync.bundle import export_bundle
-from station_app.sync.protocol import version_headers
+from sync_protocol.protocol import version_headers
 
 from ..conftest import VILLAGE_A, VILLAGE_B
 from .conftest import assert_converged

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from station_app.domain.errors import PermissionDenied, ValidationError
-from station_app.domain.hlc import Timestamp
-from station_app.services.settlements import parse_row
+from sync_protocol.hlc import Timestamp
+from county_server.settlements import parse_row
 from station_app.store.models import Resident, Settlement
-from station_app.sync.protocol import Reason
+from sync_protocol.protocol import Reason
 
 from .helpers import household
 from ..conftest import VILLAGE_A

@@ -108,7 +108,7 @@ def test_network_failure_is_shown_and_the_ui_never_waits(sqlite_county, stations
 
 
 def test_clock_warning_is_shown(sqlite_county, stations, page_for):
-    from station_app.domain.hlc import wall_clock_ms
+    from sync_protocol.hlc import wall_clock_ms
 
     village, = stations(sqlite_county, "VA")
     village.ws.clock.inner._wall_clock = lambda: wall_clock_ms() + 3 * 86_400_000

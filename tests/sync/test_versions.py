@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from station_app.sync import protocol
+from sync_protocol import protocol
 from station_app.sync.client import SchemaMismatch
 
 from ..conftest import VILLAGE_A

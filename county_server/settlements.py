@@ -21,11 +21,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from station_app.domain.assistance import MAX_FEN
-from station_app.domain.entitlement import Route, VisitKind
-from station_app.domain.enums import HospitalLevel
-from station_app.domain.errors import ValidationError
-from station_app.domain.idnumber import IdNumberError, parse_id
+from sync_protocol.domain.assistance import MAX_FEN
+from sync_protocol.domain.entitlement import Route, VisitKind
+from sync_protocol.domain.enums import HospitalLevel
+from sync_protocol.domain.errors import ValidationError
+from sync_protocol.domain.idnumber import IdNumberError, parse_id
 
 AMOUNTS = ("total", "basic_insurance", "serious_illness", "policy_self_pay")
 LABELS = {"total": "总费用", "basic_insurance": "基本医保", "serious_illness": "大病保险",

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from station_app.domain.hlc import MAX_WALL_MS, Timestamp
+from sync_protocol.hlc import MAX_WALL_MS, Timestamp
 
 from .protocol import MAX_DRIFT_MS, Reason, is_uuid, text_problem, validate_op_shape
 from .tables import TableSpec, table_specs, value_problem

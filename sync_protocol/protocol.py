@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from station_app.domain.hlc import MAX_WALL_MS, Timestamp
+from sync_protocol.hlc import MAX_WALL_MS, Timestamp
 
 # -- versions -----------------------------------------------------------------------------------
 
@@ -180,7 +180,7 @@ def version_error(protocol: int | None, schema: int | None) -> str | None:
 
 
 def version_headers() -> dict[str, str]:
-    from station_app import __version__
+    from sync_protocol import __version__
 
     return {HEADER_PROTOCOL: str(PROTOCOL_VERSION), HEADER_SCHEMA: str(SCHEMA_VERSION),
             HEADER_APP_VERSION: __version__}

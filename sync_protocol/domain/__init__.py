@@ -1,0 +1,1 @@
+"""Pure rules both programs compute with (the station's pages and the county console's figures)."""
