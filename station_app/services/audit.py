@@ -56,7 +56,8 @@ ACTION_LABELS = {
     "chronic_suspend": "慢病卡暂停", "enrollment_confirm_other_channel": "确认其他渠道参保", "export": "导出数据",
     "merge_person": "合并重复居民", "provision_county": "县级开通", "provision_users": "开通用户",
     "qa_add": "新增政策问答", "qa_edit": "修改政策问答", "qa_remove": "删除政策问答",
-    "renumber_duplicate_household": "重排重复户号", "reveal": "查看完整身份证号/电话", "sync_tls_pin": "固定县服务器证书",
+    "renumber_duplicate_household": "重排重复户号", "recovery_key": "生成新的恢复密钥",
+    "reveal": "查看完整身份证号/电话", "sync_tls_pin": "固定县服务器证书",
 }
 #: Actions named after a status: enrollment_paid → 登记参保：已缴费 (see action_label).
 ACTION_PREFIXES = (
