@@ -35,13 +35,8 @@ sys.path.insert(0, str(ROOT))
 SECTION = "## Chronic, assistance, service log (issue 3)"
 
 
-from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
+from bench_common import percentile  # noqa: E402  (bench/ is on sys.path when run)
+from bench_results import write_block  # noqa: E402
 
 
 def _time(fn: Callable[[], Any], runs: int) -> list[float]:
@@ -167,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         service = _time(fn, args.runs)
         raw = _time(raw_runner(db, statements), args.runs)
         rows = _rows(fn())
-        results.append((name, statistics.median(service), _percentile(service, 95), statistics.median(raw),
+        results.append((name, statistics.median(service), percentile(service, 95), statistics.median(raw),
                         len(statements), rows, goal))
-        print(f"{name}: median {statistics.median(service):.1f} ms, p95 {_percentile(service, 95):.1f} ms; "
+        print(f"{name}: median {statistics.median(service):.1f} ms, p95 {percentile(service, 95):.1f} ms; "
               f"raw SQL {statistics.median(raw):.1f} ms ({len(statements)} statements)", flush=True)
 
     # The card list as the user meets it: page built, ids loaded, first rows painted (offscreen Qt).

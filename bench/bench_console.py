@@ -36,6 +36,7 @@ from sqlalchemy import create_engine, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_common import percentile  # noqa: E402
 from bench.bench_results import write_section  # noqa: E402
 from county_server.console import accounts, stations  # noqa: E402
 from county_server.db import init_db, make_engine  # noqa: E402
@@ -48,8 +49,8 @@ PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0
 
 
 def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] * 1000
+    """The q-th percentile (0–100) of durations in seconds, in ms."""
+    return percentile(values, q) * 1000
 
 
 def stats(values: list[float]) -> str:

@@ -17,7 +17,6 @@ import os
 import platform
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_common import ensure_demo  # noqa: E402
 from bench_results import write_section  # noqa: E402
 
 RUNS = 7
@@ -38,12 +38,6 @@ FROM resident r LEFT JOIN enrollment e ON e.resident_id = r.id AND e.year = ? AN
 WHERE r.deleted = 0 AND r.status = 'registered'
 GROUP BY r.village_code, r.group_code, r.special_groups, e.status
 """
-
-
-def ensure_demo(path: Path) -> None:
-    if not path.exists():
-        subprocess.run([sys.executable, "-m", "station_app", "demo", "--db", str(path), "--villages", "20",
-                        "--residents", "60000", "--seed", "1"], check=True, cwd=ROOT)
 
 
 def copy_db(src: Path, dst: Path) -> None:

@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_dashboard import copy_db, ensure_demo  # noqa: E402
+from bench_common import ensure_demo  # noqa: E402
+from bench_dashboard import copy_db  # noqa: E402
 from bench_results import write_section  # noqa: E402
 
 RUNS = 7

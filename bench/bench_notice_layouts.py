@@ -23,7 +23,8 @@ import textwrap
 from datetime import date
 from pathlib import Path
 
-from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
+from bench_common import ensure_demo  # noqa: E402  (bench/ is on sys.path when run)
+from bench_results import write_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD_PAGES = 324  # issue 11, finding 1: the largest village's notice before (A4 landscape, wide table)
@@ -91,10 +92,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     db = Path(args.db)
-    if not db.exists():
-        subprocess.run([sys.executable, "-m", "station_app", "demo", "--db", str(db), "--villages", "20",
-                        "--residents", "60000", "--seed", "1"], cwd=ROOT, check=True,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    ensure_demo(db)
     con = sqlite3.connect(db)
     village, name, people = con.execute(
         "select r.village_code, p.name, count(*) c from resident r join place p on p.code = r.village_code"

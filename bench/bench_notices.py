@@ -29,7 +29,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
+from bench_common import ensure_demo  # noqa: E402  (bench/ is on sys.path when run)
+from bench_results import write_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -135,15 +136,6 @@ def run_child(body: str, **params) -> dict:
     return result
 
 
-def ensure_demo(db: Path, residents: int, villages: int) -> None:
-    if db.exists():
-        return
-    print(f"building demo database {db} ({residents} residents, {villages} villages)…", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "station_app", "demo", "--db", str(db), "--villages", str(villages),
-                    "--residents", str(residents), "--seed", "1"], cwd=ROOT, check=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
-
-
 def village_near(db: Path, target: int) -> tuple[str, int]:
     import sqlite3
 
@@ -164,7 +156,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
     args = parser.parse_args()
     db = Path(args.db)
-    ensure_demo(db, args.residents, args.villages)
+    ensure_demo(db, residents=args.residents, villages=args.villages)
     village, people = village_near(db, 3000)
     out = Path(tempfile.mkdtemp(prefix="bench-notices-"))
 

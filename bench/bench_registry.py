@@ -36,7 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
+from bench_common import p95  # noqa: E402  (bench/ is on sys.path when run)
+from bench_results import write_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = Path("/tmp/bench60k.db")
@@ -46,11 +47,6 @@ OPEN_GOAL_MS = 200
 SEARCH_GOAL_MS = 30
 PER_KIND = 40
 RUNS = 3
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
 def timed(fn):

@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
+from bench_common import ensure_demo  # noqa: E402  (bench/ is on sys.path when run)
+from bench_results import write_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = Path("/tmp/bench60k.db")
@@ -124,17 +125,6 @@ def _run_child(args: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def ensure_demo(db: Path, residents: int) -> None:
-    if db.exists():
-        return
-    print(f"building demo database {db} ({residents} residents)…", flush=True)
-    done = subprocess.run([sys.executable, "-m", "station_app", "demo", "--db", str(db),
-                           "--residents", str(residents), "--villages", "20", "--seed", "1"],
-                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    if done.returncode != 0 or not db.exists():
-        raise SystemExit("could not build the demo database; pass --db with an existing database")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=None, help=f"station database (default {DEFAULT_DB}, built if missing)")
@@ -154,7 +144,7 @@ def main() -> int:
 
     db = args.db or DEFAULT_DB
     if args.db is None:
-        ensure_demo(db, 60000)
+        ensure_demo(db)
     app_args = ["--probe", "app", "--db", str(db), "--user", args.user, "--password", args.password]
     # One discarded run of each warms the OS file cache the way a second launch would find it.
     _run_child(["--probe", "floor"])

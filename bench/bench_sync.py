@@ -70,16 +70,8 @@ GOALS = {"initial_rows_per_s": 30_000, "noop_ms": 200, "village_wire_mb": 2.0, "
 # ---------------------------------------------------------------- data
 
 
-from bench_results import write_block  # noqa: E402  (bench/ is on sys.path when run)
-
-
-def ensure_demo(path: Path, villages: int, residents: int, seed: int) -> None:
-    if path.exists():
-        return
-    print(f"building the demo township {path} ({residents} residents) …", flush=True)
-    subprocess.run([sys.executable, "-m", "station_app", "demo", "--db", str(path), "--villages", str(villages),
-                    "--residents", str(residents), "--seed", str(seed)], check=True, cwd=ROOT,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+from bench_common import ensure_demo, percentile  # noqa: E402  (bench/ is on sys.path when run)
+from bench_results import write_block  # noqa: E402
 
 
 def _rows(conn: sqlite3.Connection, table: str, where: str = "", params=()) -> list[dict]:
@@ -345,8 +337,8 @@ def validation_cost(db_url: str, village_code: str, resident_ids: list[str], rou
 
 
 def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    """The q-th quantile (0–1)."""
+    return percentile(values, q * 100)
 
 
 # ---------------------------------------------------------------- main
@@ -355,7 +347,7 @@ def pct(values: list[float], q: float) -> float:
 def run(args) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     demo = Path(args.demo)
-    ensure_demo(demo, args.villages, args.residents, args.seed)
+    ensure_demo(demo, villages=args.villages, residents=args.residents, seed=args.seed)
     data = read_data(demo)
     total_rows = sum(len(v) for v in data.values())
     reference = read_reference(demo)

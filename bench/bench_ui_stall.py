@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_dashboard import copy_db, ensure_demo  # noqa: E402
+from bench_common import ensure_demo  # noqa: E402
+from bench_dashboard import copy_db  # noqa: E402
 from bench_results import write_section  # noqa: E402
 
 GOAL_MS = 200

@@ -22,22 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import ensure_demo, p95  # noqa: E402
 from bench_results import write_section  # noqa: E402
 
 QUERIES = ["缴费", "jf", "mxb", "报销", "异地 备案", "资助", "慢特病 申请", "等待期", "dbbx", "新生儿"]
 TODAY = date(2026, 12, 6)
-
-
-def _p(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
-def ensure_demo(db: Path) -> None:
-    if db.exists():
-        return
-    subprocess.run([sys.executable, "-m", "station_app", "demo", "--db", str(db), "--villages", "20",
-                    "--residents", "60000", "--seed", "1"], check=True)
 
 
 def main() -> int:
@@ -115,9 +104,9 @@ Demo township: 20 villages, 60,000 residents (seed 1); {len(items)} 政策问答
 
 | measure | p50 | p95 | floor p95 (same run) |
 |---|---|---|---|
-| 政策问答 search ({len(QUERIES)} queries × {args.rounds}; goal < 30 ms) | {statistics.median(search_ms):.3f} ms | {_p(search_ms, .95):.3f} ms | {_p(floor_ms, .95):.3f} ms (plain substring test) |
+| 政策问答 search ({len(QUERIES)} queries × {args.rounds}; goal < 30 ms) | {statistics.median(search_ms):.3f} ms | {p95(search_ms):.3f} ms | {p95(floor_ms):.3f} ms (plain substring test) |
 | 政策问答 list built (first time; loads the pinyin dictionary) | {cold * 1000:.0f} ms | | |
-| kiosk look-up, name + last 6 → masked household view ({len(people)} people) | {statistics.median(lookup_ms):.1f} ms | {_p(lookup_ms, .95):.1f} ms | {_p(raw_ms, .95):.1f} ms (plain sqlite3 queries) |
+| kiosk look-up, name + last 6 → masked household view ({len(people)} people) | {statistics.median(lookup_ms):.1f} ms | {p95(lookup_ms):.1f} ms | {p95(raw_ms):.1f} ms (plain sqlite3 queries) |
 | 催缴 broadcast for one village: script + speech + normalise ({result.seconds:.1f} s of audio) | {audio_s:.2f} s | | {espeak_s:.2f} s (espeak-ng alone) |
 
 The search itself is in memory over a few dozen entries: the goal is met with a wide margin;

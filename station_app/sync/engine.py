@@ -150,6 +150,8 @@ def sync_connection(ws: Workspace) -> Iterator[Connection]:
     file. Everything goes back to normal before the pool gets the connection back.
     """
     with ws.engine.connect() as conn:
+        # The engine's own page cache (larger on an encrypted file: store/db.py) comes back after.
+        cache_size = conn.exec_driver_sql("PRAGMA cache_size").scalar()
         for pragma in ("foreign_keys=OFF", "synchronous=NORMAL", f"cache_size=-{APPLY_CACHE_KB}",
                        "wal_autocheckpoint=20000"):
             conn.exec_driver_sql(f"PRAGMA {pragma}")
@@ -159,7 +161,8 @@ def sync_connection(ws: Workspace) -> Iterator[Connection]:
         finally:
             if conn.in_transaction():
                 conn.rollback()
-            for pragma in ("foreign_keys=ON", "synchronous=FULL", "cache_size=-32000", "wal_autocheckpoint=1000"):
+            for pragma in ("foreign_keys=ON", "synchronous=FULL", f"cache_size={int(cache_size)}",
+                           "wal_autocheckpoint=1000"):
                 conn.exec_driver_sql(f"PRAGMA {pragma}")
             conn.commit()
 
