@@ -44,4 +44,5 @@ def new_recovery_key(ws: Workspace, actor: Actor, password: str) -> str:
                                summary="生成了新的数据库恢复密钥（原恢复密钥作废）"))
     if recovery is None:  # pragma: no cover - db_key checked above
         raise ValidationError("本站数据库未加密，没有恢复密钥。")
+    ws.pending_recovery_key = None  # one made by the sign-in above (none existed) is already replaced
     return recovery
