@@ -6,7 +6,11 @@ A 5 ms QTimer ticks on the main thread while each page is opened (as the 乡镇�
 widest scope) and its background tasks deliver; the longest gap between two ticks is the
 longest time the window could not repaint or answer a click. The floor is the same monitor
 with an empty window (the tick jitter of this machine). The database is copied first.
-Also: the township-wide 未缴清单 query (goal < 1 s) against a plain sqlite3 floor.
+Pages: every section, the 年度参保 tab, the 工作台 drill-down, the 公示 preview of the largest
+village's enrollment notice; dialogs: every dialog of tests/counter_ui/catalogue.py (the list the
+fit and language tests open), plus the township 未缴清单 (filled) and its printout (a PDF written
+by a child process), each until its background work has delivered.
+Also: the township-wide 未缴清单 query (goal < 1 s) against a plain sqlite3 floor, wall and CPU.
 """
 
 from __future__ import annotations
@@ -49,8 +53,9 @@ class StallMonitor:
         self.longest = max(self.longest, now - self.last)
         self.last = now
 
-    def measure(self, action, tasks, settle: float = 0.4) -> float:
-        """Run ``action`` (on the main thread, as a click would) and pump events until its tasks are done."""
+    def measure(self, action, tasks, settle: float = 0.4, until=None) -> float:
+        """Run ``action`` (on the main thread, as a click would) and pump events until its tasks are
+        done (and ``until()`` holds, for work that goes on in timer slices after the tasks)."""
         from PySide6.QtCore import QTimer
 
         self.longest = 0.0
@@ -71,7 +76,7 @@ class StallMonitor:
         while time.perf_counter() < deadline:
             self.app.processEvents()
             time.sleep(0.002)
-            if "value" in result and (tasks is None or tasks.pending_count == 0):
+            if "value" in result and (tasks is None or tasks.pending_count == 0) and (until is None or until()):
                 quiet_since = quiet_since or time.perf_counter()
                 if time.perf_counter() - quiet_since > settle:
                     break
@@ -133,60 +138,105 @@ def main() -> int:
         window.show_section("enrollment")
         dialog_box["unpaid"] = tab.show_unpaid_list()
 
-    rows.append(("未缴清单（全乡镇）", monitor.measure(open_unpaid, tasks, settle=1.0)))
+    rows.append(("未缴清单（全乡镇，树全部填好）", monitor.measure(
+        open_unpaid, tasks, settle=1.0, until=lambda: dialog_box["unpaid"].data is not None)))
     unpaid = dialog_box["unpaid"]
     opened = []
     unpaid.open_file = opened.append  # the PDF viewer is not part of the app
-    rows.append(("未缴清单 · 打印（全乡镇，后台排版成 PDF）", monitor.measure(unpaid.print_preview, tasks, settle=1.0)))
+    rows.append(("未缴清单 · 打印（全乡镇，子进程排版成 PDF）", monitor.measure(unpaid.print_preview, tasks, settle=1.0)))
     pdf_note = f"{opened[0].stat().st_size / 1e6:.1f} MB PDF, {unpaid.message.text()}" if opened else "no PDF"
     unpaid.close()
-    registry = residents.registry
+    # 公示: preview of the largest village's enrollment notice (drawn in a worker, then shown).
+    notices_page = window.show_section("notices")
+    shown = []
 
-    def open_dialog(make):
-        def run():
-            window.show_section("enrollment")
-            residents.tabs.setCurrentIndex(0)
-            dialog = make()
-            dialog_box["d"] = dialog
-        return run
+    def show_preview(dialog):
+        shown.append(dialog)
+        dialog.show()
+        return 0
 
-    registry._select_row(0)
-    app.processEvents()
-    for name, make in (("新增户", registry.new_household), ("新增成员", registry.new_member),
-                       ("修改居民", registry.edit_resident), ("历史", registry.show_history)):
-        rows.append((f"对话框 · {name}", monitor.measure(open_dialog(make), tasks)))
-        dialog_box["d"].close()
-    from station_app.ui.dialogs.assistance_case import CaseDialog
-    from station_app.ui.dialogs.chronic_apply import CardApplyDialog
+    notices_page.exec_dialog = show_preview
+    chooser = notices_page.chooser
+    with ws.read() as session:
+        from sqlalchemy import func, select
 
-    for name, cls in (("慢病卡申请", CardApplyDialog), ("救助申请", CaseDialog)):
-        rows.append((f"对话框 · {name}", monitor.measure(lambda cls=cls: dialog_box.__setitem__(
-            "d", cls(window.context, parent=window)) or dialog_box["d"].show(), tasks)))
-        picker = dialog_box["d"].picker
+        from station_app.store.models import Resident
+
+        biggest = session.execute(select(Resident.village_code, func.count()).group_by(Resident.village_code)
+                                  .order_by(func.count().desc())).first()[0]
+    index = chooser.village.findData(biggest)
+    if index >= 0:
+        chooser.village.setCurrentIndex(index)
+    rows.append((f"公示 · 预览（参保公示，{chooser.village.currentText()}）", monitor.measure(
+        notices_page.preview, tasks, settle=1.0, until=lambda: bool(shown))))
+    for d in shown:
+        d.close()
+
+    # Every dialog, as tests/counter_ui/catalogue.py opens it (the fit and language tests' list).
+    from types import SimpleNamespace
+
+    from tests.counter_ui.catalogue import dialogs
+
+    for name, factory in dialogs(SimpleNamespace(ws=ws), tasks, window):
+        if name == "登录":
+            continue  # before the window exists; part of the cold start (bench_startup)
+        box = {}
+
+        def open_it(factory=factory, box=box):
+            dialog = factory()
+            box["d"] = dialog
+            if dialog is not None and not dialog.isVisible():
+                dialog.show()
+
+        until = None
+        if name == "年度参保.show_unpaid_list":
+            until = lambda box=box: box.get("d") is not None and box["d"].data is not None  # noqa: E731
+        try:
+            ms = monitor.measure(open_it, tasks, settle=0.6, until=until)
+        except Exception as error:  # a dialog the demo cannot open (no such record): say so, go on
+            rows.append((f"对话框 · {name}", float("nan")))
+            print(f"{name}: {error!r}", file=sys.stderr)
+            continue
+        rows.append((f"对话框 · {name}", ms))
+        if box.get("d") is not None:
+            box["d"].close()
+        app.processEvents()
+    for name, attr in (("慢病卡申请", "CardApplyDialog"), ("救助申请", "CaseDialog")):
+        module = "chronic_apply" if attr == "CardApplyDialog" else "assistance_case"
+        cls = getattr(__import__(f"station_app.ui.dialogs.{module}", fromlist=[attr]), attr)
+        dialog = cls(window.context, parent=window)
+        dialog.show()
+        app.processEvents()
+        picker = dialog.picker
         rows.append((f"对话框 · {name} · 搜索 zs", monitor.measure(
             lambda picker=picker: (picker.edit.setText("zs"), picker.search_now()), tasks)))
-        dialog_box["d"].close()
+        dialog.close()
 
     year = enrollment.default_year(ws)
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        data = enrollment.unpaid_list(ws, clerk, year)
-        times.append(time.perf_counter() - start)
-    unpaid_s = min(times)
+    # Interleaved, best of 5 each, wall and CPU (the machine is shared: CPU is the steadier figure).
     con = sqlite3.connect(db)
-    start = time.perf_counter()
-    con.execute("SELECT r.household_id, r.id, r.name, r.phone FROM resident r LEFT JOIN enrollment e "
-                "ON e.resident_id = r.id AND e.year = ? WHERE r.status = 'registered' AND "
-                "(e.id IS NULL OR e.status = 'unpaid')", (year,)).fetchall()
-    unpaid_floor = time.perf_counter() - start
+    ours: list[tuple[float, float]] = []
+    floors: list[tuple[float, float]] = []
+    for _ in range(5):
+        wall, cpu = time.perf_counter(), time.process_time()
+        data = enrollment.unpaid_list(ws, clerk, year)
+        ours.append((time.perf_counter() - wall, time.process_time() - cpu))
+        wall, cpu = time.perf_counter(), time.process_time()
+        con.execute("SELECT r.household_id, r.id, r.name, r.phone FROM resident r LEFT JOIN enrollment e "
+                    "ON e.resident_id = r.id AND e.year = ? WHERE r.status = 'registered' AND "
+                    "(e.id IS NULL OR e.status = 'unpaid')", (year,)).fetchall()
+        floors.append((time.perf_counter() - wall, time.process_time() - cpu))
     con.close()
+    unpaid_s, unpaid_cpu = min(w for w, _c in ours), min(c for _w, c in ours)
+    unpaid_floor, floor_cpu = min(w for w, _c in floors), min(c for _w, c in floors)
+    load = os.getloadavg()[0]
     window.close()
     tasks.wait_for_done()
     ws.close()
 
-    worst = max(ms for _n, ms in rows)
-    lines = [f"| {name} | {ms:.0f} ms | {'meets' if ms < GOAL_MS else '**over**'} |" for name, ms in rows]
+    worst = max(ms for _n, ms in rows if ms == ms)
+    lines = [f"| {name} | {ms:.0f} ms | {'meets' if ms < GOAL_MS else '**over**'} |" if ms == ms
+             else f"| {name} | could not open | |" for name, ms in rows]
     body = (f"`PYTHONPATH=. QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_ui_stall.py` — {date.today():%Y-%m-%d}, "
             f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs), Python {platform.python_version()}, "
             "offscreen Qt, the app's fonts and stylesheet, 60,000-resident demo, signed in as the 乡镇专干 zg01 "
@@ -196,9 +246,14 @@ def main() -> int:
             f"Floor (empty window shown, this machine's tick jitter): {floor:.0f} ms.\n\n"
             "| page / dialog | longest stall | goal |\n|---|---|---|\n" + "\n".join(lines)
             + f"\n\nWorst: {worst:.0f} ms.\n\n"
-            f"未缴清单 query, whole township ({data.households:,} 户 {data.people:,} 人): {unpaid_s:.2f} s "
-            f"(best of 3; goal < 1 s: {'meets' if unpaid_s < 1 else 'over'}); floor, the bare owing-residents "
-            f"SELECT in sqlite3: {unpaid_floor:.2f} s.\n\nTownship printout: {pdf_note}.")
+            f"未缴清单 query, whole township ({data.households:,} 户 {data.people:,} 人), best of 5, interleaved "
+            f"with its floor (the bare owing-residents SELECT in plain sqlite3), load average {load:.1f} on "
+            f"{os.cpu_count()} CPUs:\n\n"
+            "| measure | wall | CPU |\n|---|---|---|\n"
+            f"| `unpaid_list` (the list, households, groups) | {unpaid_s:.2f} s | {unpaid_cpu:.2f} s |\n"
+            f"| floor: owing residents, plain sqlite3 | {unpaid_floor:.2f} s | {floor_cpu:.2f} s |\n"
+            f"| ratio | {unpaid_s / unpaid_floor:.1f}× | {unpaid_cpu / floor_cpu:.1f}× |\n\n"
+            f"Goal < 1 s (wall): {'meets' if unpaid_s < 1 else 'over'}.\n\nTownship printout: {pdf_note}.")
     print(body)
     if not args.no_write:
         write_section("UI thread stalls per page and dialog (issue 10)", body)

@@ -102,3 +102,21 @@ def test_the_pdf_is_written_by_a_child_process(tmp_path):
 
     pages = pdf_process.write_html_pdf("<p>张三 13900000002</p>" * 200, tmp_path / "x.pdf", point_size=8)
     assert pages >= 1 and (tmp_path / "x.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_a_township_list_makes_member_rows_when_a_household_is_opened(qtbot, started_town, tasks, monkeypatch):
+    monkeypatch.setattr(unpaid_list, "OPEN_HOUSEHOLDS_UP_TO", 0)
+    town = started_town
+    dialog = UnpaidListDialog(PageContext(town.ws, town.admin, tasks), YEAR, today=TODAY)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.data is not None, timeout=30_000)
+    top = dialog.tree.topLevelItem(0)
+    zhang = next(top.child(i) for i in range(top.childCount()) if "张大山" in top.child(i).text(0))
+    assert zhang.childCount() == 0 and not zhang.isExpanded()  # nothing made yet, but it can be opened
+    zhang.setExpanded(True)
+    members = {zhang.child(i).text(0): zhang.child(i) for i in range(zhang.childCount())}
+    assert "张小龙" in members
+    dialog.tree.setCurrentItem(members["张小龙"])
+    dialog.reveal_phone()
+    qtbot.waitUntil(lambda: members["张小龙"].text(PHONE_COLUMN) == "13900000002", timeout=30_000)

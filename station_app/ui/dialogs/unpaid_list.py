@@ -43,6 +43,10 @@ PHONE_COLUMN = 4
 REVEAL_TIP = f"点击显示完整号码以便拨打（{REVEAL_SECONDS} 秒，记入操作日志）"
 #: Lists up to this many households are put in at once; longer ones in slices of FILL_SLICE_SECONDS.
 FILL_AT_ONCE = 300
+HOUSEHOLD_ROLE = Qt.ItemDataRole.UserRole + 1
+#: A list of up to this many households opens with every member shown (a village's: the doctor
+#: works down it calling); a longer one (the township's) at household level.
+OPEN_HOUSEHOLDS_UP_TO = 1000
 FILL_SLICE_SECONDS = 0.03
 #: Said before printing: the printout is the one place the full numbers appear.
 PRINT_NOTICE = ("打印稿是打电话催缴用的工作单：为便于拨打，电话号码完整打印（屏幕上仍遮挡），不含身份证号。"
@@ -79,6 +83,8 @@ class UnpaidListDialog(QDialog):
         self._generation = 0
         #: resident id → (person item, own phone, household phone), for reveal and re-mask.
         self._person_items: dict[str, tuple[QTreeWidgetItem, str, str]] = {}
+        #: Households of a long list whose member rows are made when opened (HOUSEHOLD_ROLE indexes it).
+        self._lazy_households: list[svc.UnpaidHousehold] = []
         #: Residents whose phone is shown in full right now.
         self.revealed: set[str] = set()
         #: Asked before printing (the printout carries full phone numbers); replaced in tests.
@@ -93,6 +99,7 @@ class UnpaidListDialog(QDialog):
             self.tree.setColumnWidth(i, w)
         self.tree.currentItemChanged.connect(lambda *_a: self._update_actions())
         self.tree.itemClicked.connect(self._item_clicked)
+        self.tree.itemExpanded.connect(self._expanded)
         # A work list: record each call's outcome, mark paid, send the county's SMS.
         self.outcome_button = QPushButton("记录联系结果…")
         self.paid_button = QPushButton("标记已缴费…")
@@ -243,6 +250,7 @@ class UnpaidListDialog(QDialog):
                              f"已联系 {contacted:,} 人。{deadline}{flagged}")
         self.tree.clear()
         self._person_items = {}
+        self._lazy_households = []
         rows = self._fill_rows(data)
         if data.households <= FILL_AT_ONCE:
             for _ in rows:
@@ -274,9 +282,7 @@ class UnpaidListDialog(QDialog):
         bold.setBold(True)
         warn = QBrush(QColor("#b3261e"))
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-        # A village's list opens with every member shown (the doctor works down it calling);
-        # a township-wide one opens at household level.
-        open_households = data.households <= 1000
+        open_households = data.households <= OPEN_HOUSEHOLDS_UP_TO
         for group in data.groups:
             top = QTreeWidgetItem([f"{group.title}　未缴 {len(group.households)} 户 {group.people} 人"])
             top.setFont(0, bold)
@@ -294,22 +300,38 @@ class UnpaidListDialog(QDialog):
                 if h.only_old_young_paid:
                     item.setForeground(8, warn)
                 top.addChild(item)
-                for m in h.unpaid:
-                    # The hint says what differs from a plain 未缴费: no record yet, or a subsidy that lowers the due.
-                    hint = m.status if m.status != EnrollmentStatus.UNPAID.label else m.subsidy_category
-                    outcome = self.outcomes.get(m.resident_id)
-                    child = QTreeWidgetItem([m.name, outcome.text if outcome else "", m.relation,
-                                             "" if m.age is None else str(m.age), masked_phone(m.phone),
-                                             yuan(m.due_fen), "", m.groups, hint])
-                    child.setData(0, Qt.ItemDataRole.UserRole, m.resident_id)
-                    child.setToolTip(PHONE_COLUMN, REVEAL_TIP)
-                    child.setTextAlignment(3, right)
-                    child.setTextAlignment(5, right)
-                    item.addChild(child)
-                    self._person_items[m.resident_id] = (child, m.phone, h.phone)
+                if open_households:
+                    self._add_members(item, h)
+                else:
+                    # A township's list opens at household level: members are made when a household
+                    # is opened (a third of the items, and of the work the collector walks later).
+                    item.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator)
+                    item.setData(0, HOUSEHOLD_ROLE, len(self._lazy_households))
+                    self._lazy_households.append(h)
                 if open_households:
                     item.setExpanded(True)
                 yield
+
+    def _add_members(self, item: QTreeWidgetItem, h: svc.UnpaidHousehold) -> None:
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        for m in h.unpaid:
+            # The hint says what differs from a plain 未缴费: no record yet, or a subsidy that lowers the due.
+            hint = m.status if m.status != EnrollmentStatus.UNPAID.label else m.subsidy_category
+            outcome = self.outcomes.get(m.resident_id)
+            child = QTreeWidgetItem([m.name, outcome.text if outcome else "", m.relation,
+                                     "" if m.age is None else str(m.age), masked_phone(m.phone),
+                                     yuan(m.due_fen), "", m.groups, hint])
+            child.setData(0, Qt.ItemDataRole.UserRole, m.resident_id)
+            child.setToolTip(PHONE_COLUMN, REVEAL_TIP)
+            child.setTextAlignment(3, right)
+            child.setTextAlignment(5, right)
+            item.addChild(child)
+            self._person_items[m.resident_id] = (child, m.phone, h.phone)
+
+    def _expanded(self, item: QTreeWidgetItem) -> None:
+        index = item.data(0, HOUSEHOLD_ROLE)
+        if index is not None and item.childCount() == 0:
+            self._add_members(item, self._lazy_households[index])
 
     # -- phones: masked, one revealed at a time (audited) -----------------------------------
 
