@@ -472,7 +472,7 @@ def case_rows(ws: Workspace, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
                 basic=case.basic_insurance_fen, serious=case.serious_illness_fen, assistance=case.assistance_fen,
                 self_pay=case.self_pay_fen, status=A(case.status).label, status_code=case.status,
                 applied_date=case.applied_date, reviewed_date=case.reviewed_date, paid_date=case.paid_date,
-                referrals=counts.get(case.id, 0), refused_reason=case.refused_reason)
+                referrals=counts.get(case.id, 0), refused_reason=case.refused_reason, resident_id=case.resident_id)
         return out
 
 

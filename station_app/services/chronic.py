@@ -11,7 +11,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from station_app.domain import chronic as rules
-from station_app.domain.enums import CardStatus, EnrollmentStatus, PlaceLevel, ResidentStatus, ServiceKind
+from station_app.domain.enums import (
+    CardStatus,
+    EnrollmentStatus,
+    OutreachResult,
+    PlaceLevel,
+    ResidentStatus,
+    ServiceKind,
+)
 from station_app.domain.errors import NotFound, ValidationError
 from station_app.domain.masking import mask_id
 from station_app.store.models import CardUsage, ChronicCard, Disease, Enrollment, Place, Resident, ServiceEntry
@@ -82,6 +89,41 @@ def fetch_ids(session: Session, query) -> list[str]:
 
 def _today(today: date | None) -> date:
     return today or date.today()
+
+
+@dataclass(frozen=True)
+class _CardList:
+    """What every card work list (复审, 用卡情况, 续药提醒) starts from: the actor's villages
+    (the chosen one checked), and the names of places and diseases for the rows."""
+
+    allowed: set[str] | None
+    village_code: str | None
+    names: dict[str, str]
+    diseases: dict[str, str]
+
+    def place(self, code: str | None) -> str:
+        return self.names.get(code or "", "")
+
+    def disease(self, code: str) -> str:
+        return self.diseases.get(code, code)
+
+    def scoped(self, query):
+        """The card query limited to the actor's villages, and to the chosen village if any."""
+        query = query.where(in_scope(ChronicCard.village_code, self.allowed))
+        return query.where(ChronicCard.village_code == self.village_code) if self.village_code else query
+
+
+def _villages(session: Session, actor: Actor, village_code: str | None) -> set[str] | None:
+    """The actor's villages (None: unscoped), after checking the chosen ``village_code`` is one of them."""
+    allowed = villages_in_scope(session, actor)
+    if village_code:
+        check_village(session, actor, village_code)
+    return allowed
+
+
+def _card_list(session: Session, actor: Actor, village_code: str | None) -> _CardList:
+    return _CardList(_villages(session, actor, village_code), village_code, place_names(session),
+                     dict(session.execute(select(Disease.code, Disease.name)).all()))
 
 
 # -- reference --------------------------------------------------------------------------------
@@ -375,23 +417,17 @@ def reviews_due(ws: Workspace, actor: Actor, *, within_days: int = 30, village_c
     today = _today(today)
     limit = today + timedelta(days=within_days)
     with ws.read() as session:
-        allowed = villages_in_scope(session, actor)
-        if village_code:
-            check_village(session, actor, village_code)
-        names = place_names(session)
-        diseases = dict(session.execute(select(Disease.code, Disease.name)).all())
-        query = (select(ChronicCard.id, ChronicCard.resident_id, Resident.name, ChronicCard.village_code,
-                        ChronicCard.disease_code, ChronicCard.card_no, ChronicCard.review_due)
-                 .join(Resident, Resident.id == ChronicCard.resident_id)
-                 .where(ChronicCard.deleted.is_(False), ChronicCard.status == S.ISSUED.value,
-                        ChronicCard.review_due.is_not(None), ChronicCard.review_due <= limit,
-                        Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value,
-                        in_scope(ChronicCard.village_code, allowed))
-                 .order_by(ChronicCard.review_due, Resident.name_pinyin, ChronicCard.id))
-        if village_code:
-            query = query.where(ChronicCard.village_code == village_code)
+        cards = _card_list(session, actor, village_code)
+        query = cards.scoped(
+            select(ChronicCard.id, ChronicCard.resident_id, Resident.name, ChronicCard.village_code,
+                   ChronicCard.disease_code, ChronicCard.card_no, ChronicCard.review_due)
+            .join(Resident, Resident.id == ChronicCard.resident_id)
+            .where(ChronicCard.deleted.is_(False), ChronicCard.status == S.ISSUED.value,
+                   ChronicCard.review_due.is_not(None), ChronicCard.review_due <= limit,
+                   Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value)
+            .order_by(ChronicCard.review_due, Resident.name_pinyin, ChronicCard.id))
         rows = session.connection().execute(query).all()
-    return [ReviewDue(cid, rid, name, names.get(village or "", ""), diseases.get(disease, disease), card_no, due,
+    return [ReviewDue(cid, rid, name, cards.place(village), cards.disease(disease), card_no, due,
                       (due - today).days) for cid, rid, name, village, disease, card_no, due in rows]
 
 
@@ -421,9 +457,7 @@ def card_holders(ws: Workspace, actor: Actor, *, on: date, village_code: str | N
     """持卡人数 on a day: people (not cards) with an issued card whose benefit has started, 在册
     and not paused — what a notice means by 「持卡 N 人」 (docs/FIGURES.md)."""
     with ws.read() as session:
-        allowed = villages_in_scope(session, actor)
-        if village_code:
-            check_village(session, actor, village_code)
+        allowed = _villages(session, actor, village_code)
         query = (select(func.count(func.distinct(ChronicCard.resident_id)))
                  .join(Resident, Resident.id == ChronicCard.resident_id)
                  .where(ChronicCard.deleted.is_(False), ChronicCard.status == S.ISSUED.value,
@@ -664,9 +698,7 @@ def card_usage_rates(ws: Workspace, actor: Actor, months: int | Sequence[str] = 
     """
     keys = _months(months, _today(today))
     with ws.read() as session:
-        allowed = villages_in_scope(session, actor)
-        if village_code:
-            check_village(session, actor, village_code)
+        allowed = _villages(session, actor, village_code)
         rows = session.connection().execute(_held_cards_query(allowed, keys, village_code)).all()
         cards = _held_cards(session, rows, keys)
         used = _used_months(session, allowed, keys, village_code)
@@ -727,23 +759,11 @@ def usage_grid(ws: Workspace, actor: Actor, *, village_code: str | None = None, 
     today = _today(today)
     keys = rules.months_ending(end_month or rules.month_key(today), months)
     with ws.read() as session:
-        allowed = villages_in_scope(session, actor)
-        if village_code:
-            check_village(session, actor, village_code)
-        names = place_names(session)
-        diseases = dict(session.execute(select(Disease.code, Disease.name)).all())
-        query = (select(ChronicCard.id, ChronicCard.resident_id, ChronicCard.benefit_start, ChronicCard.cancelled_date,
-                        ChronicCard.suspended_date, Resident.status, Resident.status_date,
-                        Resident.name, ChronicCard.village_code, ChronicCard.disease_code, ChronicCard.card_no)
-                 .join(Resident, Resident.id == ChronicCard.resident_id)
-                 .where(ChronicCard.deleted.is_(False), Resident.deleted.is_(False),
-                        ChronicCard.status.in_(HELD_STATUSES), ChronicCard.benefit_start.is_not(None),
-                        ChronicCard.benefit_start <= rules.month_last_day(keys[-1]),
-                        or_(ChronicCard.cancelled_date.is_(None),
-                            ChronicCard.cancelled_date >= rules.parse_month(keys[0])),
-                        in_scope(ChronicCard.village_code, allowed)))
-        if village_code:
-            query = query.where(ChronicCard.village_code == village_code)
+        cards = _card_list(session, actor, village_code)
+        allowed = cards.allowed
+        # The rates' own query (the first seven columns feed _held_cards), plus what a row shows.
+        query = _held_cards_query(allowed, keys, village_code).add_columns(
+            Resident.name, ChronicCard.village_code, ChronicCard.disease_code, ChronicCard.card_no)
         if card_id:
             query = query.where(ChronicCard.id == card_id)
         records = session.connection().execute(query.order_by(ChronicCard.village_code, Resident.name_pinyin, ChronicCard.id)).all()
@@ -760,7 +780,7 @@ def usage_grid(ws: Workspace, actor: Actor, *, village_code: str | None = None, 
             return (first <= m and (last is None or m <= last) and (ended is None or m <= ended)
                     and (card.covered_years is None or int(m[:4]) in card.covered_years))
         cells = {m: (m in card_used) if in_force(m) else None for m in keys}
-        rows.append(UsageRow(cid, name, names.get(village or "", ""), diseases.get(disease, disease), card_no, cells))
+        rows.append(UsageRow(cid, name, cards.place(village), cards.disease(disease), card_no, cells))
     return UsageGrid(keys, rows, rules.monthly_usage(held, used, keys))
 
 
@@ -828,22 +848,16 @@ def refill_reminders(ws: Workspace, actor: Actor, *, village_code: str | None = 
     limit = date.fromordinal(today.toordinal() + window_days)
     due_expr = _refill_due_expr()
     with ws.read() as session:
-        allowed = villages_in_scope(session, actor)
-        if village_code:
-            check_village(session, actor, village_code)
-        names = place_names(session)
-        diseases = dict(session.execute(select(Disease.code, Disease.name)).all())
-        query = (select(ChronicCard.id, ChronicCard.resident_id, Resident.name, ChronicCard.village_code,
-                        Resident.group_code, Resident.phone, ChronicCard.disease_code, ChronicCard.card_no,
-                        ChronicCard.last_refill_date, ChronicCard.supply_days)
-                 .join(Resident, Resident.id == ChronicCard.resident_id)
-                 .where(ChronicCard.deleted.is_(False), ChronicCard.status == S.ISSUED.value,
-                        ChronicCard.last_refill_date.is_not(None), due_expr <= func.julianday(limit),
-                        Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value,
-                        in_scope(ChronicCard.village_code, allowed))
-                 .order_by(due_expr, Resident.name_pinyin, ChronicCard.id))
-        if village_code:
-            query = query.where(ChronicCard.village_code == village_code)
+        cards = _card_list(session, actor, village_code)
+        query = cards.scoped(
+            select(ChronicCard.id, ChronicCard.resident_id, Resident.name, ChronicCard.village_code,
+                   Resident.group_code, Resident.phone, ChronicCard.disease_code, ChronicCard.card_no,
+                   ChronicCard.last_refill_date, ChronicCard.supply_days)
+            .join(Resident, Resident.id == ChronicCard.resident_id)
+            .where(ChronicCard.deleted.is_(False), ChronicCard.status == S.ISSUED.value,
+                   ChronicCard.last_refill_date.is_not(None), due_expr <= func.julianday(limit),
+                   Resident.deleted.is_(False), Resident.status == ResidentStatus.REGISTERED.value)
+            .order_by(due_expr, Resident.name_pinyin, ChronicCard.id))
         records = session.connection().execute(query).all()
         residents = sorted({r[1] for r in records})
         reminded: dict[str, list[date]] = {}
@@ -857,8 +871,8 @@ def refill_reminders(ws: Workspace, actor: Actor, *, village_code: str | None = 
     for cid, rid, name, village, group, phone, disease, card_no, last, supply in records:
         due = rules.refill_due(last, supply)
         days = [d for d in reminded.get(rid, []) if d >= last]
-        out.append(RefillDue(cid, rid, name, names.get(village or "", ""), names.get(group or "", ""), phone,
-                             diseases.get(disease, disease), card_no, last, supply, due, (due - today).days,
+        out.append(RefillDue(cid, rid, name, cards.place(village), cards.place(group), phone,
+                             cards.disease(disease), card_no, last, supply, due, (due - today).days,
                              max(days) if days else None))
     return out
 
@@ -906,19 +920,39 @@ def buy_medicine(ws: Workspace, actor: Actor, card_id: str, *, on: date | None =
         return entry.id
 
 
+def _remind(session: Session, actor: Actor, card_id: str, on: date | None, today: date,
+            note: str = "") -> ServiceEntry:
+    card, person, disease = _issued_card_for_service(session, actor, card_id)
+    entry = ServiceEntry(resident_id=person.id, village_code=person.village_code, kind=ServiceKind.REMINDER.value,
+                         service_date=_service_day(card, on, today), doctor_username=actor.username,
+                         note=(note or "").strip() or f"提醒按时取药（{disease}）")
+    session.add(entry)
+    return entry
+
+
 def remind_refill(ws: Workspace, actor: Actor, card_id: str, *, on: date | None = None, note: str = "",
                   today: date | None = None) -> str:
     """提醒 call: a service entry of kind reminder by the signed-in doctor. Returns its id."""
-    today = _today(today)
     with ws.unit_of_work(actor, "chronic_remind") as session:
-        card, person, disease = _issued_card_for_service(session, actor, card_id)
-        on = _service_day(card, on, today)
-        entry = ServiceEntry(resident_id=person.id, village_code=person.village_code, kind=ServiceKind.REMINDER.value,
-                             service_date=on, doctor_username=actor.username,
-                             note=(note or "").strip() or f"提醒按时取药（{disease}）")
-        session.add(entry)
+        entry = _remind(session, actor, card_id, on, _today(today), note)
         session.flush()
         return entry.id
+
+
+def apply_refill_outcome(session: Session, actor: Actor, card_id: str, result: str, *, on: date | None = None,
+                         today: date | None = None, note: str = "") -> tuple[Resident, date]:
+    """What a 续药提醒 outcome does besides being recorded (services.outreach), in the caller's unit
+    of work: 已提醒 is a 提醒 service by the signed-in doctor (their 绩效 counts it); 已取药 — the
+    holder fetched the medicine themselves — moves the card's last refill to that day, so the
+    holder leaves the list; 未接通 changes nothing. Returns the holder and the day."""
+    today = _today(today)
+    card, person, _disease = _issued_card_for_service(session, actor, card_id)
+    on = _service_day(card, on, today)
+    if result == OutreachResult.REMINDED.value:
+        _remind(session, actor, card_id, on, today, note)
+    elif result == OutreachResult.REFILLED.value and (card.last_refill_date is None or card.last_refill_date < on):
+        card.last_refill_date = on
+    return person, on
 
 
 def record_refill(ws: Workspace, actor: Actor, card_id: str, *, on: date | None = None,

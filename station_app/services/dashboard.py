@@ -54,6 +54,8 @@ class Dashboard:
         return self.figures.targets.get(key) if self.figures else None
     #: People on the year's 未缴清单 with a recorded call/visit outcome (services.outreach).
     unpaid_contacted: int = 0
+    #: People on the 续药提醒 with a call/visit outcome recorded since their last refill.
+    refill_contacted: int = 0
 
     @property
     def latest_usage(self) -> Ratio | None:
@@ -102,6 +104,8 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None,
     contacted = sum(outreach.outcome_counts(ws, actor, "unpaid", year=year).values()) if year else 0
     reminders = chronic.refill_reminders(ws, actor, today=today)
     overdue = sum(1 for r in reminders if r.days_left < 0)
+    refill_outcomes = outreach.refill_outcomes(ws, actor, reminders)
+    refill_contacted = len({r.resident_id for r in reminders if r.card_id in refill_outcomes})
     figs = figures.load_figures(ws, actor, today=today)
     in_force = figs.year_in_force if figs.year_in_force not in (None, year) else None
     # Both years' 参保率 from one pass over the residents, not one query each.
@@ -117,6 +121,6 @@ def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None,
         services=service_log.service_counts(ws, actor, today=today),
         fulfilment=entitlement.year_entitlements(ws, actor, today.year),
         figures=figs, in_force_year=in_force, in_force_kpis=in_force_kpis,
-        unpaid_contacted=contacted,
+        unpaid_contacted=contacted, refill_contacted=refill_contacted,
         question_topics=policy_qa.questions_by_topic(ws, actor, since=today.replace(day=1), until=today),
     )

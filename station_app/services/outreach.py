@@ -21,7 +21,7 @@ from station_app.domain.masking import mask_id
 from station_app.store.models import Outreach, User
 
 from .changes import Actor
-from .chronic import resident_or_404
+from .chronic import RefillDue, apply_refill_outcome, resident_or_404
 from .scope import in_scope, villages_in_scope
 from .workspace import Workspace
 
@@ -58,17 +58,39 @@ def _list_kind(value: str) -> str:
         raise ValidationError("工作清单类型无效。", field="list_kind") from None
 
 
+def _result(list_kind: str, result: str) -> str:
+    allowed = OutreachResult.of_list(list_kind)
+    if result not in {r.value for r in allowed}:
+        names = "、".join(r.label for r in allowed)
+        raise ValidationError(f"请选择联系结果：{names}。", field="result")
+    return result
+
+
+def _add(session, actor: Actor, person, *, list_kind: str, result: str, year: int | None, on: date,
+         promised_date: date | None = None, reason: str = "") -> str:
+    row = Outreach(resident_id=person.id, village_code=person.village_code, list_kind=list_kind, year=year,
+                   result=result, promised_date=promised_date, reason=reason, done_on=on, done_by=actor.username)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON:
+        raise ValidationError(f"原因不能超过 {MAX_REASON} 个字。", field="reason")
+    return reason
+
+
 def record_outcome(ws: Workspace, actor: Actor, resident_id: str, *, list_kind: str, result: str,
                    year: int | None = None, promised_date: date | None = None, reason: str = "",
                    on: date | None = None) -> str:
-    """Record what a call or visit came to; returns the outcome's id."""
+    """Record what a call or visit came to; returns the outcome's id. (A 续药提醒 outcome of a
+    card goes through ``record_refill_outcome``, which also does what the outcome means.)"""
     on = on or date.today()
     list_kind = _list_kind(list_kind)
-    try:
-        result = OutreachResult(result).value
-    except ValueError:
-        raise ValidationError("请选择联系结果：已打通、未接通、已承诺、拒缴或已缴。", field="result") from None
-    reason = (reason or "").strip()
+    result = _result(list_kind, result)
+    reason = _reason(reason)
     if result == OutreachResult.PROMISED.value:
         if promised_date is None:
             raise ValidationError("已承诺缴费：请填写承诺的缴费日期。", field="promised_date")
@@ -78,16 +100,37 @@ def record_outcome(ws: Workspace, actor: Actor, resident_id: str, *, list_kind: 
         promised_date = None
     if result == OutreachResult.REFUSED.value and not reason:
         raise ValidationError("拒缴：请填写原因（如已在外地参保、经济困难）。", field="reason")
-    if len(reason) > MAX_REASON:
-        raise ValidationError(f"原因不能超过 {MAX_REASON} 个字。", field="reason")
     with ws.unit_of_work(actor, "outreach_record") as session:
         person = resident_or_404(session, actor, resident_id)
-        row = Outreach(resident_id=person.id, village_code=person.village_code, list_kind=list_kind, year=year,
-                       result=result, promised_date=promised_date, reason=reason, done_on=on,
-                       done_by=actor.username)
-        session.add(row)
-        session.flush()
-        return row.id
+        return _add(session, actor, person, list_kind=list_kind, result=result, year=year, on=on,
+                    promised_date=promised_date, reason=reason)
+
+
+def record_refill_outcome(ws: Workspace, actor: Actor, card_id: str, *, result: str, reason: str = "",
+                          on: date | None = None, today: date | None = None) -> str:
+    """A call or visit from the 续药提醒 of one card, in one unit of work with what it means:
+    已提醒 counts as a 提醒 service, 已取药 moves the card's last refill to the day (off the list),
+    未接通 only records the try (services.chronic.apply_refill_outcome). Returns the outcome's id."""
+    kind = OutreachList.REFILL.value
+    result = _result(kind, result)
+    reason = _reason(reason)
+    with ws.unit_of_work(actor, "outreach_record") as session:
+        person, on = apply_refill_outcome(session, actor, card_id, result, on=on, today=today, note=reason)
+        return _add(session, actor, person, list_kind=kind, result=result, year=None, on=on, reason=reason)
+
+
+def refill_outcomes(ws: Workspace, actor: Actor, rows: Sequence[RefillDue]) -> dict[str, OutreachView]:
+    """card id → the holder's latest 续药提醒 outcome since that card's last refill: what the list
+    shows in 上次联系 (older calls belong to an earlier refill and are not shown)."""
+    if not rows:
+        return {}
+    views = latest_outcomes(ws, actor, OutreachList.REFILL.value, resident_ids=[r.resident_id for r in rows])
+    out = {}
+    for row in rows:
+        view = views.get(row.resident_id)
+        if view is not None and view.done_on >= row.last_refill_date:
+            out[row.card_id] = view
+    return out
 
 
 def latest_outcomes(ws: Workspace, actor: Actor, list_kind: str, *, year: int | None = None,
@@ -128,13 +171,19 @@ class SmsRow:
     message: str
 
 
+def _mobile(phone: str | None) -> str:
+    """The 11-digit mobile number in a phone field, or "" (a landline cannot take an SMS)."""
+    mobile = "".join(ch for ch in (phone or "") if ch.isdigit())
+    return mobile if len(mobile) == 11 and mobile.startswith("1") else ""
+
+
 def sms_rows(people: Iterable[tuple[str, str, int | None]], *, year: int, deadline: date | None,
              template: str = DEFAULT_SMS_TEMPLATE) -> list[SmsRow]:
     """(name, phone, due fen) → rows for the county SMS platform; people without a mobile are left out."""
     rows = []
     for name, phone, due in people:
-        mobile = "".join(ch for ch in (phone or "") if ch.isdigit())
-        if len(mobile) != 11 or not mobile.startswith("1"):
+        mobile = _mobile(phone)
+        if not mobile:
             continue
         due_text = f"{(due or 0) / 100:.2f}".rstrip("0").rstrip(".") if due is not None else "—"
         try:
@@ -145,6 +194,32 @@ def sms_rows(people: Iterable[tuple[str, str, int | None]], *, year: int, deadli
                                   field="template") from None
         rows.append(SmsRow(name, mobile, message))
     return rows
+
+
+#: The 续药提醒 message; {name} {disease} {due} are filled in.
+REFILL_SMS_TEMPLATE = "{name}您好：您的{disease}用药预计{due}用完，请及时到村卫生室取药或联系村医代购。"
+
+
+def refill_sms_rows(rows: Iterable[RefillDue], *, template: str = REFILL_SMS_TEMPLATE) -> list[SmsRow]:
+    """The 续药提醒 for the county SMS platform, one message per person (their cards' diseases
+    together, the earliest run-out date); people without a mobile are left out."""
+    people: dict[str, list[RefillDue]] = {}
+    for row in rows:
+        people.setdefault(row.resident_id, []).append(row)
+    out = []
+    for cards in people.values():
+        first = min(cards, key=lambda c: c.due_date)
+        mobile = _mobile(first.phone)
+        if not mobile:
+            continue
+        diseases = "、".join(dict.fromkeys(c.disease_name for c in cards))
+        try:
+            message = template.format(name=first.name, disease=diseases, due=f"{first.due_date:%m月%d日}")
+        except (KeyError, IndexError, ValueError):
+            raise ValidationError("短信模板有误：只能使用 {name} {disease} {due} 三个占位符。",
+                                  field="template") from None
+        out.append(SmsRow(first.name, mobile, message))
+    return out
 
 
 def write_sms_csv(path: Path, rows: Sequence[SmsRow]) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from station_app.domain import chronic as months_rules
 from station_app.domain.enums import ResidentStatus, Role, ServiceKind, Sex, SpecialGroup
 from station_app.domain.errors import NotFound, PermissionDenied, ValidationError
-from station_app.domain.masking import mask_id
+from station_app.domain.masking import mask_id, mask_phone
 from station_app.store.models import Resident, ServiceEntry, User
 
 from . import registry
@@ -212,7 +212,8 @@ def service_rows(ws: Workspace, ids: Sequence[str]) -> dict[str, dict[str, Any]]
                                .join(Resident, Resident.id == ServiceEntry.resident_id)
                                .where(ServiceEntry.id.in_(list(ids))))
         return {e.id: dict(service_date=e.service_date, kind=ServiceKind(e.kind).label, kind_code=e.kind, name=name,
-                           village=names.get(e.village_code or "", ""), group=names.get(group or "", ""), phone=phone,
+                           village=names.get(e.village_code or "", ""), group=names.get(group or "", ""),
+                           phone=mask_phone(phone) if phone else "",  # on screen: masked until 「显示」
                            doctor=doctors.get(e.doctor_username, e.doctor_username), doctor_username=e.doctor_username,
                            note=e.note, resident_id=e.resident_id)
                 for e, name, group, phone in rows}

@@ -266,13 +266,34 @@ class OutreachList(LabelledEnum):
 
 
 class OutreachResult(LabelledEnum):
-    """What a call or visit came to: 打通/未接/已承诺/拒缴/已缴 (issue 10 finding 7)."""
+    """What a call or visit came to: 打通/未接/已承诺/拒缴/已缴 on the 未缴清单 (issue 10 finding 7);
+    已提醒/未接通/已取药 on the 续药提醒."""
 
     REACHED = "reached"
     NO_ANSWER = "no_answer"
     PROMISED = "promised"
     REFUSED = "refused"
     PAID = "paid"
+    REMINDED = "reminded"
+    REFILLED = "refilled"
     __labels__ = {  # type: ignore[assignment]
         "reached": "已打通", "no_answer": "未接通", "promised": "已承诺", "refused": "拒缴", "paid": "已缴",
+        "reminded": "已提醒", "refilled": "已取药",
     }
+
+    @classmethod
+    def of_list(cls, list_kind: str) -> tuple["OutreachResult", ...]:
+        """The results a work list offers (an unknown list: none)."""
+        return _OUTREACH_RESULTS.get(list_kind, ())
+
+    @classmethod
+    def choices(cls, list_kind: str = "unpaid") -> list[tuple[str, str]]:  # type: ignore[override]
+        """(code, label) of one list's results; the 未缴清单's unless told."""
+        return [(m.value, m.label) for m in cls.of_list(list_kind)]
+
+
+_OUTREACH_RESULTS: dict[str, tuple[OutreachResult, ...]] = {
+    OutreachList.UNPAID.value: (OutreachResult.REACHED, OutreachResult.NO_ANSWER, OutreachResult.PROMISED,
+                                OutreachResult.REFUSED, OutreachResult.PAID),
+    OutreachList.REFILL.value: (OutreachResult.REMINDED, OutreachResult.NO_ANSWER, OutreachResult.REFILLED),
+}

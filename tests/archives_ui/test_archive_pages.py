@@ -192,7 +192,8 @@ def test_reminder_click_keeps_the_row_with_the_date(qtbot, town, context):
     qtbot.mouseClick(tab.table.viewport(), Qt.MouseButton.LeftButton, pos=tab.delegate.button_rects(cell)[1].center())
     [row] = tab.model.rows
     assert row.card_id == card and row.reminded_on == date.today()
-    assert tab.model.index(0, 8).data() == date.today().isoformat()
+    # Who called and when, on the row (上次联系), the next time too.
+    assert tab.model.index(0, 8).data() == f"已提醒 · {town.doctor_a.display_name} {date.today():%m-%d}"
     with town.ws.read() as session:
         assert session.scalar(select(ServiceEntry.kind)) == "reminder"
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from station_app.services.registry import DuplicateGroup
+from station_app.services.reveal import masked_id
 
 from ..fit import fit_size
 
@@ -53,13 +54,16 @@ class DuplicatesDialog(QDialog):
         for i, width in enumerate((150, 50, 100, 190, 90, 70, 110)):
             self.tree.setColumnWidth(i, width)
         for group in groups:
-            parent_item = QTreeWidgetItem([f"{group.kind_label}：{group.key}（{len(group.members)} 人）"])
+            # On screen, minimum necessary: the shared ID number masked too; 「在列表中查看」 finds
+            # the group by the full number, and the detail panel's 「显示」 reveals one (audited).
+            key = masked_id(group.key) if group.kind == "id_number" else group.key
+            parent_item = QTreeWidgetItem([f"{group.kind_label}：{key}（{len(group.members)} 人）"])
             parent_item.setFirstColumnSpanned(True)
             parent_item.setData(0, ROLE, search_text_for(group))
             self.tree.addTopLevelItem(parent_item)
             parent_item.setFirstColumnSpanned(True)
             for m in group.members:
-                child = QTreeWidgetItem([m.name, m.sex, m.birth_date.isoformat(), m.id_number, m.village,
+                child = QTreeWidgetItem([m.name, m.sex, m.birth_date.isoformat(), masked_id(m.id_number), m.village,
                                          m.group, m.household_no, m.status])
                 child.setData(0, ROLE, search_text_for(group))
                 parent_item.addChild(child)

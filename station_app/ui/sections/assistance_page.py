@@ -33,7 +33,8 @@ from ..dialogs.assistance_case import CaseDialog
 from ..dialogs.assistance_step import CaseStepDialog, ReferralDialog, ReferralOutcomeDialog
 from ..dialogs.service_widgets import error_text, run_export
 from ..views import apply_widths, enable_sorting, setup_table
-from ..models.lazy_table import Column, LazyTableModel
+from ..models.lazy_table import Column
+from ..reveal import RevealButton, RevealController, RevealTableModel
 from . import PageContext
 from ..common import SEARCH_DELAY_MS
 
@@ -76,7 +77,7 @@ CASE_COLUMNS = (
 STATUS_COLUMN = next(i for i, c in enumerate(CASE_COLUMNS) if c.key == "status")
 
 
-class CaseTableModel(LazyTableModel):
+class CaseTableModel(RevealTableModel):
     def data(self, index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.ForegroundRole and index.isValid() and index.column() == STATUS_COLUMN:
             colour = STATUS_COLOURS.get(self.row_values(index.row()).get("status_code"))
@@ -189,9 +190,13 @@ class AssistancePage(QWidget):
         actions.addWidget(self.entitlement_button)
         actions.addWidget(self.export_button)
 
-        self.model = CaseTableModel(CASE_COLUMNS, lambda ids: svc.case_rows(ws, ids), parent=self)
+        self.reveal = RevealController(ctx, self)
+        self.model = CaseTableModel(CASE_COLUMNS, lambda ids: svc.case_rows(ws, ids), self.reveal, parent=self)
         self.table = QTableView()
         self.table.setModel(self.model)
+        self.reveal_button = RevealButton(self.reveal, self.table, self.model.resident_at)
+        self.reveal.failed.connect(lambda text: _set_message(self.message, text, True))
+        actions.insertWidget(actions.indexOf(self.entitlement_button), self.reveal_button)
         setup_table(self.table)
         enable_sorting(self.table)
         self.model.on_sort = self._sorted

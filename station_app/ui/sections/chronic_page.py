@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from html import escape
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QRect, Qt, QTimer, Signal
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QApplication,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -29,15 +32,19 @@ from PySide6.QtWidgets import (
 from station_app.domain import chronic as rules
 from station_app.domain.enums import CardStatus
 from station_app.services import chronic as svc
-from station_app.services import exports
+from station_app.services import exports, outreach
 
 from ..dialogs.chronic_apply import CardApplyDialog
 from ..dialogs.chronic_step import CardStepDialog
-from ..dialogs.service_widgets import error_text, run_export
+from ..dialogs.outreach_outcome import OutcomeDialog
+from ..dialogs.service_widgets import error_text, export_dir, run_export
 from ..views import apply_widths, enable_sorting, setup_table
-from ..models.lazy_table import Column, LazyTableModel
+from ..models.lazy_table import Column
+from ..reveal import RevealButton, RevealController, RevealTableModel
 from . import PageContext
 from ..common import SEARCH_DELAY_MS
+from ..dialogs.unpaid_print import PRINT_POINT_SIZE
+from ..pdf_process import write_html_pdf
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +82,8 @@ CARD_COLUMNS = (
 STATUS_COLUMN = next(i for i, c in enumerate(CARD_COLUMNS) if c.key == "status")
 
 
-class CardTableModel(LazyTableModel):
-    """The lazy card list, with the status coloured by stage."""
+class CardTableModel(RevealTableModel):
+    """The lazy card list, with the status coloured by stage; ID numbers masked until 「显示」."""
 
     def data(self, index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.ForegroundRole and index.isValid() and index.column() == STATUS_COLUMN:
@@ -179,18 +186,22 @@ class CardListTab(QWidget):
         if not self.is_clerk:
             for button in (self.assess_button, self.issue_button, self.refuse_button):
                 button.setToolTip("认定、发卡由乡镇医保专干办理")
+        self.reveal = RevealController(ctx, self)
+        self.model = CardTableModel(CARD_COLUMNS, lambda ids: svc.card_rows(ws, ids), self.reveal, parent=self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.reveal_button = RevealButton(self.reveal, self.table, self.model.resident_at)
+        self.reveal.failed.connect(lambda text: _set_error(self.message, text, True))
         actions = QHBoxLayout()
         for button in (self.new_button, self.edit_button, self.assess_button, self.issue_button, self.refuse_button,
                        self.cancel_button, self.refill_button, self.review_button):
             actions.addWidget(button)
         actions.addStretch(1)
+        actions.addWidget(self.reveal_button)
         if self.is_clerk:
             actions.addWidget(self.follow_button)
         actions.addWidget(self.export_button)
 
-        self.model = CardTableModel(CARD_COLUMNS, lambda ids: svc.card_rows(ws, ids), parent=self)
-        self.table = QTableView()
-        self.table.setModel(self.model)
         setup_table(self.table)
         enable_sorting(self.table)
         self.model.on_sort = self._sorted  # after enabling: Qt sorts once on enabling, unasked
@@ -630,21 +641,37 @@ class UsageTab(QWidget):
 # --------------------------------------------------------------------------- tab 3: refill reminders
 
 
-REFILL_HEADERS = ("姓名", "村组", "电话", "病种", "上次取药", "供药", "断药日期", "状态", "最近提醒", "操作")
-REFILL_WIDTHS = (72, 110, 108, 140, 96, 56, 96, 96, 96, 176)
-COL_STATE, COL_ACTIONS = 7, 9
+REFILL_HEADERS = ("姓名", "村组", "电话", "病种", "上次取药", "供药", "断药日期", "状态", "上次联系", "操作")
+REFILL_WIDTHS = (72, 100, 108, 120, 96, 56, 96, 96, 150, 176)
+COL_PHONE, COL_STATE, COL_CONTACT, COL_ACTIONS = 2, 7, 8, 9
 ACTIONS = (("medicine", "代购药"), ("remind", "已提醒"))
 
 
 class RefillModel(QAbstractTableModel):
-    def __init__(self, parent=None):
+    """The 续药提醒 rows with each one's latest call or visit since the last refill; phones masked
+    until 「显示」."""
+
+    def __init__(self, reveal: RevealController, parent=None):
         super().__init__(parent)
         self.rows: list[svc.RefillDue] = []
+        self.outcomes: dict[str, Any] = {}  # card id → OutreachView
+        self.reveal = reveal
+        reveal.follow(self)
 
-    def set_rows(self, rows: list[svc.RefillDue]) -> None:
+    def set_rows(self, rows: list[svc.RefillDue], outcomes: dict[str, Any] | None = None) -> None:
         self.beginResetModel()
         self.rows = list(rows)
+        self.outcomes = dict(outcomes or {})
         self.endResetModel()
+
+    def resident_at(self, row: int) -> str | None:
+        return self.rows[row].resident_id if 0 <= row < len(self.rows) else None
+
+    def contact_text(self, r: svc.RefillDue) -> str:
+        view = self.outcomes.get(r.card_id)
+        if view is not None:
+            return view.text
+        return f"已提醒 {r.reminded_on:%m-%d}" if r.reminded_on else ""
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self.rows)
@@ -662,11 +689,13 @@ class RefillModel(QAbstractTableModel):
             return None
         r, col = self.rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (r.name, r.village_name + r.group_name, r.phone, r.disease_name, _date(r.last_refill_date),
-                    f"{r.supply_days} 天", _date(r.due_date), r.due_text,
-                    _date(r.reminded_on) if r.reminded_on else "", "")[col]
+            return (r.name, r.village_name + r.group_name, self.reveal.text("phone", r.resident_id, r.phone),
+                    r.disease_name, _date(r.last_refill_date), f"{r.supply_days} 天", _date(r.due_date), r.due_text,
+                    self.contact_text(r), "")[col]
         if role == Qt.ItemDataRole.ToolTipRole and col == 3:
             return f"{r.disease_name}（卡号 {r.card_no}）"
+        if role == Qt.ItemDataRole.ToolTipRole and col == COL_CONTACT:
+            return self.contact_text(r) or None
         if role == Qt.ItemDataRole.ForegroundRole and col == COL_STATE:
             return QBrush(QColor(OVERDUE if r.days_left <= 0 else SOON))
         if role == Qt.ItemDataRole.FontRole and col == COL_STATE and r.days_left < 0:
@@ -717,35 +746,55 @@ class ActionDelegate(QStyledItemDelegate):
 
 
 class RefillTab(QWidget):
-    """续药提醒: whose medicine runs out within 7 days, overdue first; 代购药 / 已提醒 in one click."""
+    """续药提醒 as a work list: whose medicine runs out within 7 days, overdue first; 代购药 / 已提醒
+    in one click, or any outcome (已提醒 / 未接通 / 已取药) with a note; who called and when shows
+    on the row next time; an SMS file for the county platform and a compact printout."""
 
     changed = Signal()
 
-    def __init__(self, ctx: PageContext, parent: QWidget | None = None):
+    def __init__(self, ctx: PageContext, parent: QWidget | None = None, *,
+                 ask_save_path: Callable[[str, str, str], str] | None = None):
         super().__init__(parent)
         self.ctx = ctx
+        self._ask_save_path = ask_save_path
+        self.last_export: Path | None = None
         villages = svc.village_choices(ctx.ws, ctx.actor)
         self.village = _combo(villages, first="全部" if len(villages) > 1 else None)
         self.village.currentIndexChanged.connect(self.reload)
         self.summary = _hint(LOADING)
         self.refresh_button = QPushButton("刷新")
         self.refresh_button.clicked.connect(self.reload)
+        self.reveal = RevealController(ctx, self)
+        self.model = RefillModel(self.reveal, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
         # Not styled "primary": the accent style would hide its disabled state.
         self.medicine_button = QPushButton("代购药")
         self.remind_button = QPushButton("已提醒")
+        self.outcome_button = QPushButton("记录结果…")
+        self.outcome_button.setToolTip("已提醒 / 未接通 / 已取药（居民自己取了药：从清单中移除），可写说明")
+        self.reveal_button = RevealButton(self.reveal, self.table, self.model.resident_at)
+        self.sms_button = QPushButton("导出短信…")
+        self.sms_button.setToolTip("姓名、手机号、短信内容（CSV），供县短信平台群发")
+        self.print_button = QPushButton("打印清单…")
+        self.print_button.setToolTip("紧凑排版的 A4 清单（PDF），每行一人，电话不断行")
         self.medicine_button.clicked.connect(lambda: self._selected_action("medicine"))
         self.remind_button.clicked.connect(lambda: self._selected_action("remind"))
+        self.outcome_button.clicked.connect(self.record_outcome)
+        self.sms_button.clicked.connect(self.export_sms)
+        self.print_button.clicked.connect(self.print_list)
         top = QHBoxLayout()
         if self.village.count() > 1:
             top.addWidget(QLabel("村"))
             top.addWidget(self.village)
         top.addWidget(self.summary, 1)
-        top.addWidget(self.medicine_button)
-        top.addWidget(self.remind_button)
         top.addWidget(self.refresh_button)
-        self.model = RefillModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.model)
+        work = QHBoxLayout()
+        for button in (self.medicine_button, self.remind_button, self.outcome_button, self.reveal_button):
+            work.addWidget(button)
+        work.addStretch(1)
+        work.addWidget(self.sms_button)
+        work.addWidget(self.print_button)
         setup_table(self.table, row_height=36)
         self.delegate = ActionDelegate(self.table)
         self.delegate.clicked.connect(self.act)
@@ -755,9 +804,11 @@ class RefillTab(QWidget):
             self.table.setColumnWidth(i, width)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self.message = _hint("续药提醒：已发卡居民中，按“上次取药日期 + 供药天数”计算，7 天内将断药或已断药的人（已断药的排在前面）。")
+        self.reveal.failed.connect(lambda text: _set_error(self.message, text, True))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 12, 0, 0)
         layout.addLayout(top)
+        layout.addLayout(work)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.message)
         self._update_buttons()
@@ -765,13 +816,18 @@ class RefillTab(QWidget):
     def reload(self) -> None:
         self.summary.setText(LOADING)
         ws, actor, village = self.ctx.ws, self.ctx.actor, self.village.currentData() or None
-        self.ctx.tasks.run_read(lambda: svc.refill_reminders(ws, actor, village_code=village), self._loaded,
-                                self._failed, name="refill_reminders", owner=self)
 
-    def _loaded(self, rows: list[svc.RefillDue]) -> None:
-        self.model.set_rows(rows)
+        def load():
+            rows = svc.refill_reminders(ws, actor, village_code=village)
+            return rows, outreach.refill_outcomes(ws, actor, rows)
+        self.ctx.tasks.run_read(load, lambda r: self._loaded(*r), self._failed, name="refill_reminders", owner=self)
+
+    def _loaded(self, rows: list[svc.RefillDue], outcomes: dict[str, Any] | None = None) -> None:
+        self.model.set_rows(rows, outcomes)
         overdue = sum(1 for r in rows if r.days_left < 0)
-        self.summary.setText(f"{len(rows):,} 人 7 天内需续药，其中 {overdue:,} 人已断药" if rows else "7 天内没有需要续药的人")
+        contacted = len({r.resident_id for r in rows if r.card_id in self.model.outcomes})
+        self.summary.setText(f"{len(rows):,} 人 7 天内需续药，其中 {overdue:,} 人已断药；已联系 {contacted:,} 人"
+                             if rows else "7 天内没有需要续药的人")
         self._update_buttons()
 
     def _failed(self, error: BaseException) -> None:
@@ -780,13 +836,26 @@ class RefillTab(QWidget):
 
     def _update_buttons(self) -> None:
         has = bool(self.table.selectionModel().selectedRows())
-        self.medicine_button.setEnabled(has)
-        self.remind_button.setEnabled(has)
+        for button in (self.medicine_button, self.remind_button, self.outcome_button):
+            button.setEnabled(has)
+        self.sms_button.setEnabled(bool(self.model.rows))
+        self.print_button.setEnabled(bool(self.model.rows))
+
+    def selected(self) -> svc.RefillDue | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.rows[rows[0].row()] if rows and rows[0].row() < len(self.model.rows) else None
 
     def _selected_action(self, action: str) -> None:
         rows = self.table.selectionModel().selectedRows()
         if rows:
             self.act(rows[0].row(), action)
+
+    def _saved(self, text: str) -> Callable[[Any], None]:
+        def saved(_value: Any) -> None:
+            _set_error(self.message, text, False)
+            self.changed.emit()
+            self.reload()
+        return saved
 
     def act(self, row: int, action: str) -> None:
         if not 0 <= row < len(self.model.rows):
@@ -798,16 +867,82 @@ class RefillTab(QWidget):
             call = lambda: svc.buy_medicine(ws, actor, due.card_id)  # noqa: E731
             done = f"已为 {due.name} 登记代购药（{due.disease_name}），已从续药提醒中移除。"
         else:
-            call = lambda: svc.remind_refill(ws, actor, due.card_id)  # noqa: E731
+            call = lambda: outreach.record_refill_outcome(ws, actor, due.card_id, result="reminded")  # noqa: E731
             done = f"已登记提醒 {due.name} 按时取药。"
-
-        def saved(_value: Any) -> None:
-            _set_error(self.message, done, False)
-            self.changed.emit()
-            self.reload()
-
-        self.ctx.tasks.run_write(call, saved, lambda e: _set_error(self.message, error_text(e), True),
+        self.ctx.tasks.run_write(call, self._saved(done), lambda e: _set_error(self.message, error_text(e), True),
                                  name=f"refill_{action}", owner=self)
+
+    def record_outcome(self) -> OutcomeDialog | None:
+        """记录结果… for the selected row: 已提醒 / 未接通 / 已取药 and a note."""
+        due = self.selected()
+        if due is None:
+            return None
+        ws, actor = self.ctx.ws, self.ctx.actor
+        dialog = OutcomeDialog(
+            self.ctx, due.resident_id, f"{due.name}（{due.village_name}{due.group_name}）· {due.disease_name}",
+            list_kind="refill", year=None, parent=self,
+            submit=lambda result, _promised, note: outreach.record_refill_outcome(ws, actor, due.card_id,
+                                                                                 result=result, reason=note))
+        dialog.accepted.connect(lambda: self._saved(f"已记录 {due.name} 的联系结果。")(None))
+        self.active_dialog = dialog
+        dialog.open()
+        return dialog
+
+    # -- SMS file and printout ----------------------------------------------------------------
+
+    def _ask(self, title: str, name: str, filter_text: str) -> str:
+        if self._ask_save_path is not None:
+            return self._ask_save_path(title, name, filter_text)
+        path, _f = QFileDialog.getSaveFileName(self, title, str(export_dir() / name), filter_text)
+        return path
+
+    def export_sms(self) -> None:
+        rows = list(self.model.rows)
+        if not rows:
+            return
+        path = self._ask("导出续药提醒短信", f"续药提醒短信_{date.today().isoformat()}.csv", "CSV 文件 (*.csv)")
+        if not path:
+            return
+        people = len({r.resident_id for r in rows})
+        sms = outreach.refill_sms_rows(rows)
+        count = outreach.write_sms_csv(Path(path), sms)
+        self.last_export = Path(path)
+        _set_error(self.message, f"已导出 {count:,} 条短信（无手机号的 {people - count:,} 人未列入）：{path}", False)
+
+    def print_list(self) -> None:
+        rows, outcomes = list(self.model.rows), dict(self.model.outcomes)
+        if not rows:
+            return
+        path = self._ask("打印续药提醒清单", f"续药提醒清单_{date.today().isoformat()}.pdf", "PDF 文件 (*.pdf)")
+        if not path:
+            return
+        title = f"续药提醒清单（{date.today().isoformat()}，{self.village.currentText() or '本村'}）"
+        html = refill_html(rows, outcomes, title)
+        self.print_button.setEnabled(False)
+
+        def done(pages: int) -> None:
+            self.print_button.setEnabled(True)
+            self.last_export = Path(path)
+            _set_error(self.message, f"已生成 {len(rows):,} 行、{pages} 页的清单：{path}", False)
+
+        def failed(error: BaseException) -> None:
+            self.print_button.setEnabled(True)
+            _set_error(self.message, error_text(error), True)
+        self.ctx.tasks.run_read(lambda: write_html_pdf(html, Path(path), point_size=PRINT_POINT_SIZE), done, failed,
+                                name="refill_print", owner=self)
+
+
+def refill_html(rows: list[svc.RefillDue], outcomes: dict[str, Any], title: str) -> str:
+    """The compact printout: one line a person, the phone whole (it is a list to call through)."""
+    cells = "".join(
+        f"<tr><td>{escape(r.name)}</td><td>{escape(r.village_name + r.group_name)}</td>"
+        f"<td style='white-space:nowrap'>{escape(r.phone or '')}</td><td>{escape(r.disease_name)}</td>"
+        f"<td>{_date(r.due_date)}</td><td>{escape(r.due_text)}</td>"
+        f"<td>{escape(outcomes[r.card_id].text) if r.card_id in outcomes else ''}</td><td></td></tr>"
+        for r in rows)
+    head = "".join(f"<th>{h}</th>" for h in ("姓名", "村组", "电话", "病种", "断药日期", "状态", "上次联系", "本次结果"))
+    return (f"<h3>{escape(title)}</h3><table border='1' cellspacing='0' cellpadding='1' width='100%'>"
+            f"<thead><tr style='background:#dde7f0'>{head}</tr></thead>{cells}</table>")
 
 
 # --------------------------------------------------------------------------- the page

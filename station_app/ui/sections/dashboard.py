@@ -431,7 +431,9 @@ class DashboardPage(QWidget):
                                  f"{figures.year} 年：应享 {total.people} 人，已落实 {total.people_paid} 人；"
                                  f"金额 {figures.amount_rate.percent_text}；待落实 {total.pending} 笔{handled}")
         overdue = f"，其中已断药 {board.reminders_overdue} 人" if board.reminders_overdue else ""
-        self.reminder_card.set(f"{board.reminders_due} 人", f"7 天内药品用完{overdue}",
+        contacted = (f" · 已联系 {_count(board.refill_contacted)} 人" if board.refill_contacted
+                     else " · 尚未记录联系结果" if board.reminders_due else "")
+        self.reminder_card.set(f"{board.reminders_due} 人", f"7 天内药品用完{overdue}{contacted}",
                                colour=BAD if board.reminders_overdue else None)
         totals = board.services.totals
         parts = [f"{kind.label} {totals.get(kind.value, 0)}" for kind in

@@ -30,7 +30,8 @@ from station_app.services.chronic import village_choices
 
 from ..dialogs.service_widgets import DateField, ResidentPicker, error_text, run_export
 from ..views import apply_widths, enable_sorting, setup_table
-from ..models.lazy_table import Column, LazyTableModel
+from ..models.lazy_table import Column
+from ..reveal import RevealButton, RevealController, RevealTableModel
 from . import PageContext
 from ..common import SEARCH_DELAY_MS
 
@@ -214,9 +215,13 @@ class ServiceListTab(QWidget):
         self.export_button.clicked.connect(self.export)
         filters.addWidget(self.void_button)
         filters.addWidget(self.export_button)
-        self.model = LazyTableModel(SERVICE_COLUMNS, lambda ids: svc.service_rows(ws, ids), parent=self)
+        self.reveal = RevealController(ctx, self)
+        self.model = RevealTableModel(SERVICE_COLUMNS, lambda ids: svc.service_rows(ws, ids), self.reveal, parent=self)
         self.table = QTableView()
         self.table.setModel(self.model)
+        self.reveal_button = RevealButton(self.reveal, self.table, self.model.resident_at)
+        self.reveal.failed.connect(lambda text: _set_message(self.message, text, True))
+        filters.insertWidget(filters.indexOf(self.void_button), self.reveal_button)
         setup_table(self.table)
         enable_sorting(self.table)
         self.model.on_sort = self._sorted
