@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -11,6 +12,9 @@ from station_app.domain.kpi import Ratio
 from . import assistance, chronic, enrollment, entitlement, figures, policy_qa, service_log
 from .changes import Actor
 from .workspace import Workspace
+
+#: Threads reading the 工作台's parts side by side (a clinic PC has 2–4 cores).
+PARTS_AT_ONCE = 3
 
 
 
@@ -94,33 +98,46 @@ def narrowed_to_village(ws: Workspace, actor: Actor, village_code: str | None) -
 
 def load_dashboard(ws: Workspace, actor: Actor, *, today: date | None = None,
                    village_code: str | None = None) -> Dashboard:
-    """The KPIs the 工作台 shows, for the actor's scope (or one village of it); runs on a worker thread."""
+    """The KPIs the 工作台 shows, for the actor's scope (or one village of it); runs on a worker thread.
+
+    The parts are independent reads, each in its own session: they run side by side on a few
+    threads. SQLite lets go of the GIL while a statement runs, so the 参保率 pass and the
+    settlement and card-use scans overlap the Python of the entitlement and card-use rules
+    (bench/bench_dashboard.py)."""
+    from . import outreach
+
     today = today or date.today()
     actor = narrowed_to_village(ws, actor, village_code)
     year = enrollment.default_year(ws, today)
-    info = enrollment.year_info(ws, year, actor=actor, today=today) if year else None
-    from . import outreach
+    with ThreadPoolExecutor(max_workers=PARTS_AT_ONCE, thread_name_prefix="dashboard") as pool:
+        def later(fn, *args, **kwargs):
+            return pool.submit(fn, *args, **kwargs)
 
-    contacted = sum(outreach.outcome_counts(ws, actor, "unpaid", year=year).values()) if year else 0
-    reminders = chronic.refill_reminders(ws, actor, today=today)
-    overdue = sum(1 for r in reminders if r.days_left < 0)
-    refill_outcomes = outreach.refill_outcomes(ws, actor, reminders)
-    refill_contacted = len({r.resident_id for r in reminders if r.card_id in refill_outcomes})
-    figs = figures.load_figures(ws, actor, today=today)
-    in_force = figs.year_in_force if figs.year_in_force not in (None, year) else None
-    # Both years' 参保率 from one pass over the residents, not one query each.
-    by_year = enrollment.enrollment_kpis_of_years(ws, actor, [y for y in (year, in_force) if y])
+        figs = later(figures.load_figures, ws, actor, today=today)
+        fulfilment = later(entitlement.year_entitlements, ws, actor, today.year)
+        usage = later(chronic.card_usage_rates, ws, actor, 12, today=today)
+        reminders_f = later(chronic.refill_reminders, ws, actor, today=today)
+        info = later(enrollment.year_info, ws, year, actor=actor, today=today) if year else None
+        contacted = later(outreach.outcome_counts, ws, actor, "unpaid", year=year) if year else None
+        assistance_kpis = later(assistance.assistance_kpis, ws, actor, today.year)
+        services = later(service_log.service_counts, ws, actor, today=today)
+        topics = later(policy_qa.questions_by_topic, ws, actor, since=today.replace(day=1), until=today)
+        in_force = figs.result().year_in_force
+        in_force = in_force if in_force not in (None, year) else None
+        # Both years' 参保率 from one pass over the residents, not one query each.
+        by_year = enrollment.enrollment_kpis_of_years(ws, actor, [y for y in (year, in_force) if y])
+        reminders = reminders_f.result()
+        refill_outcomes = outreach.refill_outcomes(ws, actor, reminders)
     kpis = by_year.get(year) if year else None
     unpaid = kpis.unpaid if kpis else 0  # 在册 only: the unpaid list (docs/FIGURES.md)
     in_force_kpis = by_year.get(in_force) if in_force else None
     return Dashboard(
-        year=year, year_info=info, kpis=kpis, unpaid=unpaid,
-        usage=chronic.card_usage_rates(ws, actor, 12, today=today),
-        assistance=assistance.assistance_kpis(ws, actor, today.year),
-        reminders_due=len(reminders), reminders_overdue=overdue,
-        services=service_log.service_counts(ws, actor, today=today),
-        fulfilment=entitlement.year_entitlements(ws, actor, today.year),
-        figures=figs, in_force_year=in_force, in_force_kpis=in_force_kpis,
-        unpaid_contacted=contacted, refill_contacted=refill_contacted,
-        question_topics=policy_qa.questions_by_topic(ws, actor, since=today.replace(day=1), until=today),
+        year=year, year_info=info.result() if info else None, kpis=kpis, unpaid=unpaid,
+        usage=usage.result(), assistance=assistance_kpis.result(),
+        reminders_due=len(reminders), reminders_overdue=sum(1 for r in reminders if r.days_left < 0),
+        services=services.result(), fulfilment=fulfilment.result(),
+        figures=figs.result(), in_force_year=in_force, in_force_kpis=in_force_kpis,
+        unpaid_contacted=sum(contacted.result().values()) if contacted else 0,
+        refill_contacted=len({r.resident_id for r in reminders if r.card_id in refill_outcomes}),
+        question_topics=topics.result(),
     )
