@@ -71,6 +71,9 @@ class UnpaidListDialog(QDialog):
         self._relay = ProgressRelay(self)
         self._relay.progress.connect(self._on_progress)
         self.setWindowTitle(f"{year} 年度未缴费清单")
+        # Emptied when closed: a township's list is ~20,000 Python objects, which a kept (hidden)
+        # dialog would leave for every later full collection to walk on the UI thread.
+        self.finished.connect(self._release)
         fit_size(self, 1080, 680)
         self.heading = QLabel(f"{year} 年度未缴费清单")
         self.heading.setObjectName("dialogTitle")
@@ -258,6 +261,14 @@ class UnpaidListDialog(QDialog):
             self._filled(data)
         else:
             self._fill_slice(self._generation, rows, data)
+
+    def _release(self, _result: int = 0) -> None:
+        self._generation += 1  # a fill still in slices stops
+        self.tree.clear()
+        self._person_items = {}
+        self._lazy_households = []
+        self.revealed.clear()
+        self.data = None
 
     def _fill_slice(self, generation: int, rows, data: svc.UnpaidList) -> None:
         if generation != self._generation or not shiboken6.isValid(self):
