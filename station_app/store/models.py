@@ -97,6 +97,9 @@ class Resident(SyncedMixin, Base):
     __table_args__ = (
         Index("ix_resident_village_group", "village_code", "group_code"),
         Index("ix_resident_name_birth", "name", "birth_date"),
+        # Covering for the 工作台's one pass over the residents (参保率) and the hardship settlements (0070).
+        Index("ix_resident_figures", "deleted", "village_code", "group_code", "special_groups", "status",
+              "status_date", "id"),
     )
 
     household_id: Mapped[str | None] = mapped_column(ForeignKey("household.id"), index=True)
@@ -271,6 +274,8 @@ class Enrollment(SyncedMixin, Base):
     __table_args__ = (
         UniqueConstraint("resident_id", "year"),
         Index("ix_enrollment_year_status", "year", "status"),
+        # Covering for the 参保率 join of each resident's record of a year (0070).
+        Index("ix_enrollment_resident_cover", "resident_id", "year", "deleted", "status"),
     )
 
     resident_id: Mapped[str] = mapped_column(ForeignKey("resident.id"))
@@ -322,7 +327,11 @@ class CardUsage(SyncedMixin, Base):
     """Whether a card holder used the card in a month (卡月使用率)."""
 
     __tablename__ = "card_usage"
-    __table_args__ = (UniqueConstraint("card_id", "month"),)
+    __table_args__ = (
+        UniqueConstraint("card_id", "month"),
+        # Covering for the 卡月使用率's used months per card (0070).
+        Index("ix_card_usage_cover", "card_id", "month", "used", "deleted", "village_code"),
+    )
 
     card_id: Mapped[str] = mapped_column(ForeignKey("chronic_card.id"))
     month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM
