@@ -47,7 +47,7 @@ HOUSEHOLD_ROLE = Qt.ItemDataRole.UserRole + 1
 #: A list of up to this many households opens with every member shown (a village's: the doctor
 #: works down it calling); a longer one (the township's) at household level.
 OPEN_HOUSEHOLDS_UP_TO = 1000
-FILL_SLICE_SECONDS = 0.03
+FILL_SLICE_SECONDS = 0.015
 #: Said before printing: the printout is the one place the full numbers appear.
 PRINT_NOTICE = ("打印稿是打电话催缴用的工作单：为便于拨打，电话号码完整打印（屏幕上仍遮挡），不含身份证号。"
                 "请专人保管，用完后销毁，不要张贴。")
