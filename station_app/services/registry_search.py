@@ -518,19 +518,23 @@ def household_view(ws: Workspace, actor: Actor, household_id: str, *, today: dat
         if household is None or household.deleted:
             raise NotFound("找不到该户。")
         check_village(session, actor, household.village_code)
-        names = place_names(session)
-        people = session.scalars(select(Resident).where(Resident.household_id == household_id,
-                                                        Resident.deleted.is_(False))).all()
-        members = [MemberRow(p.id, p.name, Relation.label_for(p.relation), p.relation, Sex.label_for(p.sex),
-                             age_on(p.birth_date, today), p.id_number, p.phone, ResidentStatus.label_for(p.status),
-                             p.status, special_groups_text(p.special_groups))
-                   for p in sorted(people, key=_member_order)]
-        return HouseholdView(
-            household.id, household.household_no, household.village_code or "",
-            names.get(household.village_code or "", ""), household.group_code,
-            names.get(household.group_code or "", ""), household.head_name, household.address,
-            household.phone, household.category, HouseholdCategory.label_for(household.category),
-            household.category_since, household.helper_name, household.helper_phone, household.note, members)
+        return household_of(session, household, place_names(session), today)
+
+
+def household_of(session: Session, household: Household, names: dict[str, str], today: date) -> HouseholdView:
+    """``household`` (already scope-checked) and its members, read in the caller's session."""
+    people = session.scalars(select(Resident).where(Resident.household_id == household.id,
+                                                    Resident.deleted.is_(False))).all()
+    members = [MemberRow(p.id, p.name, Relation.label_for(p.relation), p.relation, Sex.label_for(p.sex),
+                         age_on(p.birth_date, today), p.id_number, p.phone, ResidentStatus.label_for(p.status),
+                         p.status, special_groups_text(p.special_groups))
+               for p in sorted(people, key=_member_order)]
+    return HouseholdView(
+        household.id, household.household_no, household.village_code or "",
+        names.get(household.village_code or "", ""), household.group_code,
+        names.get(household.group_code or "", ""), household.head_name, household.address,
+        household.phone, household.category, HouseholdCategory.label_for(household.category),
+        household.category_since, household.helper_name, household.helper_phone, household.note, members)
 
 
 @dataclass
@@ -567,10 +571,14 @@ def resident_detail(ws: Workspace, actor: Actor, resident_id: str) -> ResidentDe
         if person is None or person.deleted:
             raise NotFound("找不到该居民。")
         check_village(session, actor, person.village_code)
-        names = place_names(session)
-        return ResidentDetail(
-            person.id, person.household_id, person.village_code, names.get(person.village_code or "", ""),
-            person.group_code, names.get(person.group_code or "", ""), person.name, person.sex,
-            person.birth_date, person.id_number, person.phone, person.relation, person.status,
-            person.status_date, tuple(g.value for g in SpecialGroup.parse_codes(person.special_groups)),
-            person.note)
+        return detail_of(person, place_names(session))
+
+
+def detail_of(person: Resident, names: dict[str, str]) -> ResidentDetail:
+    """``person`` (already scope-checked) as the detail the pages and dialogs show."""
+    return ResidentDetail(
+        person.id, person.household_id, person.village_code, names.get(person.village_code or "", ""),
+        person.group_code, names.get(person.group_code or "", ""), person.name, person.sex,
+        person.birth_date, person.id_number, person.phone, person.relation, person.status,
+        person.status_date, tuple(g.value for g in SpecialGroup.parse_codes(person.special_groups)),
+        person.note)

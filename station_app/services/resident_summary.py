@@ -56,7 +56,8 @@ class ResidentBenefits:
             if self.cases else "无"
 
 
-def _enrollment_text(row: Enrollment) -> str:
+def year_text(row: Enrollment) -> str:
+    """One year's 参保 in a line: "已缴费 380.00 元（微信，2025-10-12）"."""
     label = EnrollmentStatus.label_for(row.status)
     parts = [label]
     if row.status == EnrollmentStatus.PAID.value:
@@ -82,7 +83,7 @@ def resident_benefits(ws: Workspace, actor: Actor, resident_id: str, *, today: d
                                                             Enrollment.deleted.is_(False))
                                    .order_by(Enrollment.year.desc())):
             result.enrollment.append(YearLine(row.year, row.status, EnrollmentStatus.label_for(row.status),
-                                              _enrollment_text(row)))
+                                              year_text(row)))
         diseases = dict(session.execute(select(Disease.code, Disease.name)).all())
         for card in session.scalars(select(ChronicCard).where(ChronicCard.resident_id == person.id,
                                                                ChronicCard.deleted.is_(False))

@@ -49,6 +49,11 @@ def dialogs(demo, tasks, window) -> Iterator[tuple[str, Callable[[], QDialog]]]:
     for action in ("new_household", "new_member", "edit_resident", "edit_household", "move_resident", "died",
                    "show_history"):
         yield f"居民档案.{action}", registry_dialog(action)
+    yield "居民一站式", registry_dialog("open_overview")
+    holder = _first(ws, ChronicCard, status="issued")  # a card holder: every section and action filled
+    with ws.read() as session:
+        holder_id = session.scalar(select(ChronicCard.resident_id).where(ChronicCard.id == holder))
+    yield "居民一站式.持卡人", lambda: registry.open_overview(holder_id)
     yield "查重结果", lambda: DuplicatesDialog([], parent=window)
 
     def enrollment_dialog(action: str) -> Callable[[], QDialog]:

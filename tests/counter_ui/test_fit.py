@@ -79,7 +79,8 @@ def test_every_dialog_keeps_its_buttons_on_a_1366x768_screen(qtbot, demo, sync_t
         checked.append(name)
         dialog.reject()
         dialog.close()
-    assert {"居民档案.new_household", "救助申请", "慢病卡申请", "年度参保.show_unpaid_list"} <= set(checked)
+    assert {"居民档案.new_household", "救助申请", "慢病卡申请", "年度参保.show_unpaid_list", "居民一站式",
+            "居民一站式.持卡人"} <= set(checked)
 
 
 def test_the_new_household_form_scrolls_instead_of_running_off_screen(qtbot, demo, window_for):

@@ -17,6 +17,9 @@ class ActionsBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.overview_button = QPushButton("一站式")
+        self.overview_button.setToolTip("这位居民的家庭、各年度参保、慢病卡、医疗救助和近期服务，及缴费、代购药、"
+                                        "申请慢病卡、打印参保凭证（在列表中按回车或双击也可打开）")
         self.new_household_button = QPushButton("新增户")
         self.new_household_button.setObjectName("primary")
         self.new_member_button = QPushButton("新增成员")
@@ -37,8 +40,8 @@ class ActionsBar(QWidget):
 
         actions = QHBoxLayout()
         actions.setSpacing(8)
-        for button in (self.new_household_button, self.new_member_button, self.edit_button, self.move_button,
-                       self.died_button, self.moved_out_button):
+        for button in (self.overview_button, self.new_household_button, self.new_member_button, self.edit_button,
+                       self.move_button, self.died_button, self.moved_out_button):
             actions.addWidget(button)
         actions.addStretch(1)
         for button in (self.scan_button, self.history_button, self.export_button):
@@ -57,7 +60,7 @@ class ActionsBar(QWidget):
         registered = detail is not None and detail.status == ResidentStatus.REGISTERED.value
         self.new_household_button.setEnabled(has_villages)
         self.new_member_button.setEnabled(detail is not None and detail.household_id is not None)
-        for button in (self.edit_button, self.history_button):
+        for button in (self.overview_button, self.edit_button, self.history_button):
             button.setEnabled(selected)
         for button in (self.move_button, self.died_button, self.moved_out_button):
             button.setEnabled(registered)

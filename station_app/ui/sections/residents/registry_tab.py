@@ -22,6 +22,7 @@ from station_app.services.resident_summary import ResidentBenefits, resident_ben
 from ...common import ProgressRelay, error_text
 from ...dialogs.duplicates_dialog import DuplicatesDialog
 from ...dialogs.history_dialog import HistoryDialog
+from ...dialogs.resident_overview import ResidentOverviewDialog
 from ...dialogs.resident_dialog import (
     MODE_EDIT,
     MODE_HOUSEHOLD,
@@ -112,6 +113,7 @@ class RegistryTab(QWidget):
         self.special_combo, self.year_combo, self.enrollment_combo = (bar.special_combo, bar.year_combo,
                                                                       bar.enrollment_combo)
         self.reset_button = bar.reset_button
+        self.overview_button = actions.overview_button
         self.new_household_button, self.new_member_button = actions.new_household_button, actions.new_member_button
         self.edit_button, self.move_button = actions.edit_button, actions.move_button
         self.died_button, self.moved_out_button = actions.died_button, actions.moved_out_button
@@ -124,11 +126,12 @@ class RegistryTab(QWidget):
         bar.entered.connect(self._search_enter)
         bar.year_changed.connect(self._year_changed)
         self.table.current_changed.connect(self._row_changed)
-        self.table.activated_resident.connect(lambda _rid: self.edit_resident())
+        self.table.activated_resident.connect(self.open_overview)  # Enter or a double-click on a row
         panel.member_chosen.connect(self.show_resident)
         panel.edit_household.connect(self.edit_household)
         panel.restore.connect(lambda: self.change_status(ResidentStatus.REGISTERED.value))
         panel.reveal_requested.connect(self.reveal_selected)
+        actions.overview_button.clicked.connect(lambda: self.open_overview())
         actions.new_household_button.clicked.connect(self.new_household)
         actions.new_member_button.clicked.connect(self.new_member)
         actions.edit_button.clicked.connect(self.edit_resident)
@@ -335,6 +338,24 @@ class RegistryTab(QWidget):
         dialog = StatusDialog(self.ctx.ws, self.ctx.actor, self.ctx.tasks, detail, status, parent=self)
         done = "已恢复在册。" if status == ResidentStatus.REGISTERED.value else f"已标记{ResidentStatus(status).label}。"
         return self._open(dialog, lambda rid: self._saved(rid, done))
+
+    def open_overview(self, resident_id: str | None = None) -> ResidentOverviewDialog | None:
+        """居民一站式 of the selected resident (or ``resident_id``): everything about them and the next actions."""
+        resident_id = resident_id or self._selected
+        if resident_id is None:
+            self.message.setText("请先在列表中选择一位居民。")
+            return None
+        dialog = ResidentOverviewDialog(self.ctx, resident_id, parent=self)
+        dialog.changed.connect(self._overview_saved)
+        self.active_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _overview_saved(self) -> None:
+        """A payment, a 代购药 or a card application from 一站式: the 参保 column and panel follow."""
+        self.refresh()
+        self._load_detail()
+        self.changed.emit()
 
     def show_history(self) -> HistoryDialog | None:
         detail = self._detail_for_action()
