@@ -42,12 +42,18 @@ class RowRecord:
     compacted: bool = False
     is_new: bool = False
     dirty: bool = False
+    #: {field: username} of the station user who wrote each field's current value (when the
+    #: station said); "" key: the insert's user. Only ever shown beside a conflict.
+    fu: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_db(cls, row) -> "RowRecord":
         return cls(row.row_id, row.table_name, row.stream, row.scope_code, row.seq, row.row_version,
                    row.h0, json.loads(row.fh or "{}"), json.loads(row.fv or "{}"), decode_data(row.cols, row.vals),
-                   row.natural_key, row.origin, bool(row.compacted))
+                   row.natural_key, row.origin, bool(row.compacted), fu=json.loads(getattr(row, "fu", None) or "{}"))
+
+    def field_user(self, name: str) -> str:
+        return self.fu.get(name, self.fu.get("", ""))
 
     def field_hlc(self, name: str) -> str:
         return self.fh.get(name, self.h0)
@@ -74,6 +80,8 @@ class Conflict:
     winner_value: Any
     winner_hlc: str
     winner: str
+    #: The station user who made the winning change ("" when that station did not say).
+    winner_user: str = ""
 
 
 @dataclass
@@ -86,8 +94,10 @@ class MergeResult:
     conflicts: list[Conflict] = field(default_factory=list)
 
 
-def merge_fields(row: RowRecord, fields: dict[str, Any], hlc: str, base_version: int, station: str) -> MergeResult:
-    """Decide, field by field, what an op from ``station`` does to ``row`` (``row`` is not changed)."""
+def merge_fields(row: RowRecord, fields: dict[str, Any], hlc: str, base_version: int, station: str,
+                 user: str = "") -> MergeResult:
+    """Decide, field by field, what an op from ``station`` (made by ``user``) does to ``row``
+    (``row`` is not changed)."""
     result = MergeResult()
     for name, value in fields.items():
         if name not in row.data:
@@ -106,7 +116,7 @@ def merge_fields(row: RowRecord, fields: dict[str, Any], hlc: str, base_version:
             result.changes[name] = (value, hlc)
             writer = hlc_node(current_hlc)
             if not seen and writer != station:
-                result.conflicts.append(Conflict(writer, name, current, current_hlc, value, hlc, station))
+                result.conflicts.append(Conflict(writer, name, current, current_hlc, value, hlc, station, user))
         elif seen:
             # Causally later despite a smaller stamp (a clock behind): it wins, stamped just
             # above the value it replaces so every later comparison agrees.
@@ -115,7 +125,8 @@ def merge_fields(row: RowRecord, fields: dict[str, Any], hlc: str, base_version:
             result.lost.append(name)
             writer = hlc_node(current_hlc)
             if writer != station:
-                result.conflicts.append(Conflict(station, name, value, hlc, current, current_hlc, writer))
+                result.conflicts.append(Conflict(station, name, value, hlc, current, current_hlc, writer,
+                                                 row.field_user(name)))
 
     # Edit against delete (both orders) is a conflict too: nothing is silently hidden.
     deleting = fields.get("deleted") is True
@@ -124,7 +135,7 @@ def merge_fields(row: RowRecord, fields: dict[str, Any], hlc: str, base_version:
         if edited and row.field_version("deleted") > base_version:
             deleted_hlc = row.field_hlc("deleted")
             result.conflicts.append(Conflict(station, "deleted", False, hlc, True, deleted_hlc,
-                                             hlc_node(deleted_hlc)))
+                                             hlc_node(deleted_hlc), row.field_user("deleted")))
     elif deleting and not row.deleted and "deleted" in result.changes:
         others: dict[str, str] = {}
         for name, stamp in row.fh.items():
@@ -132,11 +143,11 @@ def merge_fields(row: RowRecord, fields: dict[str, Any], hlc: str, base_version:
             if name != "deleted" and writer != station and row.field_version(name) > base_version:
                 others[writer] = max(stamp, others.get(writer, ""))
         for writer, stamp in sorted(others.items()):
-            result.conflicts.append(Conflict(writer, "deleted", False, stamp, True, hlc, station))
+            result.conflicts.append(Conflict(writer, "deleted", False, stamp, True, hlc, station, user))
     return result
 
 
-def apply_merge(row: RowRecord, result: MergeResult, seq: int, station: str) -> None:
+def apply_merge(row: RowRecord, result: MergeResult, seq: int, station: str, user: str = "") -> None:
     """Write a merge result into the row: one new version and seq for the whole op."""
     if result.changes:
         row.row_version += 1
@@ -144,6 +155,10 @@ def apply_merge(row: RowRecord, result: MergeResult, seq: int, station: str) -> 
             row.data[name] = value
             row.fh[name] = stamp
             row.fv[name] = row.row_version
+            if user:
+                row.fu[name] = user
+            elif row.fu:
+                row.fu[name] = ""  # written by a station that did not say who (not the insert's user)
         row.seq = seq
         row.origin = station
     for name, stamp in result.touches.items():

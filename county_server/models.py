@@ -87,6 +87,9 @@ class SyncRow(Base):
     h0: Mapped[str] = mapped_column(String(64))
     fh: Mapped[str] = mapped_column(Text, default="{}")  # JSON {field: hlc} of later writes
     fv: Mapped[str] = mapped_column(Text, default="{}")  # JSON {field: row_version of last write}
+    #: JSON {field: username} of who wrote each field ("" key: the insert), when the station
+    #: said (op key ``u``): named beside a conflict at the station whose value lost.
+    fu: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     #: Field names (sorted JSON array) and values (JSON array, same order), kept apart so a pull
     #: page splices them into its blocks without parsing anything.
     cols: Mapped[str] = mapped_column(Text)

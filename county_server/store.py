@@ -55,6 +55,7 @@ from sync_protocol.protocol import (
     dumps,
     is_station_code,
     is_uuid,
+    short_text,
     validate_push_request,
 )
 from sync_protocol.tables import TableSpec, natural_key_text, table_specs, value_problem
@@ -414,6 +415,7 @@ class Store:
                                                         answer=dumps(answer), op_count=len(results),
                                                         digest=digest, created_at=utcnow()))
         answer["server_time_ms"] = self.now_ms()
+        answer["accepts_user"] = True
         if self.on_push is not None and not via_bundle:
             try:
                 self.on_push(ctx, client_time, now)
@@ -504,6 +506,7 @@ class Store:
     def _apply_one(self, txn: _Txn, ctx: StationCtx, op: dict[str, Any], verdict: Verdict, hlc: str,
                    rows: dict[str, RowRecord], events: list[dict[str, Any]]) -> dict[str, Any]:
         op_id, table, row_id, kind, base = op["op_id"], op["t"], op["id"], op["k"], op["bv"]
+        user = short_text(op.get("u"))
         spec, fields = verdict.spec, verdict.fields
         row = rows.get(row_id)
         conn = txn.conn
@@ -534,7 +537,7 @@ class Store:
                                    row=owner.wire() if ctx.covers(owner.scope_code) else None)
             seq = txn.next_seq()
             rows[row_id] = RowRecord(row_id, table, STREAM_DATA, village, seq, 1, hlc, {}, {}, data, key,
-                                     ctx.code, is_new=True, dirty=True)
+                                     ctx.code, is_new=True, dirty=True, fu={"": user} if user else {})
             return {"op_id": op_id, "status": OpStatus.ACCEPTED, "rv": 1, "seq": seq}
 
         # The server's copy decides the scope, never the station's claim (no leak either:
@@ -544,7 +547,7 @@ class Store:
         target = fields.get("village_code", row.scope_code)
         if target != row.scope_code and not ctx.covers(target):
             return _reject(op_id, Reason.OUT_OF_SCOPE)
-        merge = merge_fields(row, fields, hlc, base, ctx.code)
+        merge = merge_fields(row, fields, hlc, base, ctx.code, user)
         if spec.natural_key and any(name in merge.changes for name in spec.natural_key):
             merged = {**row.data, **{n: v for n, (v, _h) in merge.changes.items()}}
             key = self._natural_key(spec, merged)
@@ -558,7 +561,7 @@ class Store:
             row.natural_key = key
         old_scope = row.scope_code
         if merge.changes:
-            apply_merge(row, merge, txn.next_seq(), ctx.code)
+            apply_merge(row, merge, txn.next_seq(), ctx.code, user)
             row.scope_code = row.data.get("village_code")
             if row.scope_code != old_scope and old_scope is not None:
                 body = {"k": "exit", "t": table, "id": row_id, "from": old_scope, "to": row.scope_code,
@@ -566,7 +569,7 @@ class Store:
                 events.append(dict(seq=txn.next_seq(), kind="exit", scope_code=old_scope, station_code=None,
                                    table_name=table, row_id=row_id, body=dumps(body), created_at=utcnow()))
         else:
-            apply_merge(row, merge, row.seq, ctx.code)
+            apply_merge(row, merge, row.seq, ctx.code, user)
         for conflict in merge.conflicts:
             events.append(self._conflict_event(txn, row, conflict))
         answer: dict[str, Any] = {"op_id": op_id, "status": OpStatus.ACCEPTED, "rv": row.row_version,
@@ -576,10 +579,16 @@ class Store:
             answer["lost"] = sorted(set(merge.lost) | {c.field for c in merge.conflicts if c.loser == ctx.code})
         return answer
 
+    @staticmethod
+    def _station_name(conn: Connection, code: str) -> str:
+        name = conn.execute(select(T_STATION.c.name).where(T_STATION.c.code == code)).scalar()
+        return short_text(name or "", 80)
+
     def _conflict_event(self, txn: _Txn, row: RowRecord, conflict: Conflict) -> dict[str, Any]:
         body = {"k": "conflict", "t": row.table, "id": row.row_id, "f": conflict.field,
                 "lv": conflict.loser_value, "lh": conflict.loser_hlc,
-                "wv": conflict.winner_value, "wh": conflict.winner_hlc, "ws": conflict.winner}
+                "wv": conflict.winner_value, "wh": conflict.winner_hlc, "ws": conflict.winner,
+                "wsn": self._station_name(txn.conn, conflict.winner), "wu": conflict.winner_user}
         return dict(seq=txn.next_seq(), kind="conflict", scope_code=row.scope_code,
                     station_code=conflict.loser, table_name=row.table, row_id=row.row_id,
                     body=dumps(body), created_at=utcnow())
@@ -592,7 +601,7 @@ class Store:
             cols, vals = encode_data(row.data)
             values = dict(table_name=row.table, stream=row.stream, scope_code=row.scope_code, seq=row.seq,
                           row_version=row.row_version, deleted=row.deleted, h0=row.h0, fh=dumps(row.fh),
-                          fv=dumps(row.fv), cols=cols, vals=vals, natural_key=row.natural_key,
+                          fv=dumps(row.fv), fu=dumps(row.fu), cols=cols, vals=vals, natural_key=row.natural_key,
                           origin=row.origin, updated_at=utcnow(), compacted=row.compacted)
             if row.is_new:
                 new.append(dict(row_id=row.row_id, **values))
@@ -680,7 +689,7 @@ class Store:
             self._mark_pulled(ctx, min(cursor, horizon))
         head = {"server_time_ms": self.now_ms(), "station": ctx.code, "scope": ctx.scope_list(), "stream": stream,
                 "cursor": next_cursor, "has_more": has_more, "horizon": horizon, "ref_horizon": ref_horizon,
-                "events": events}
+                "accepts_user": True, "events": events}
         tables = ",".join(f'{{"t":{json.dumps(table)},"c":{cols},"r":[{",".join(rows)}]}}'
                           for (table, cols), rows in blocks.items())
         if "\\ud" in tables or "\\uD" in tables:  # maybe an escaped lone surrogate: one scan

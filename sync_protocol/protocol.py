@@ -8,7 +8,11 @@ written down below as JSON schemas (served in the OpenAPI docs) and checked by
 Push op (one local change; only the changed fields travel)::
 
     {"op_id": uuid, "t": table, "id": row uuid, "k": "insert"|"update"|"delete",
-     "f": {field: value}, "bv": base row_version, "h": packed HLC}
+     "f": {field: value}, "bv": base row_version, "h": packed HLC, "u": username (optional)}
+
+``u`` (who made the change, shown beside a conflict at the station that lost to it) is sent only
+to a server that says it takes it (``"accepts_user": true`` in its push answers and pull pages):
+an older server refuses ops with keys it does not know.
 
 Pulled row (the server's merged state of one row; ``fh`` lists only the fields whose HLC
 differs from ``h0``, the HLC of the row's insert)::
@@ -16,7 +20,7 @@ differs from ``h0``, the HLC of the row's insert)::
     [table, row_id, row_version, h0, {field: hlc}, {field: value}]
 
 Events ride in the same pages: ``{"k": "conflict", ...}`` (a value of this station lost to a
-concurrent edit) and ``{"k": "exit", ...}`` (a row left one of this station's villages).
+concurrent edit; ``ws``/``wsn``/``wu``: the winning change's station code, station name and user) and ``{"k": "exit", ...}`` (a row left one of this station's villages).
 """
 
 from __future__ import annotations
@@ -298,8 +302,10 @@ def _scalar_problem(value: Any) -> str | None:
     return "not a scalar"
 
 
-OP_KEYS = frozenset({"op_id", "t", "id", "k", "f", "bv", "h"})
+OP_KEYS = frozenset({"op_id", "t", "id", "k", "f", "bv", "h", "u"})
 MAX_HLC_CHARS = 64
+#: Longest username an op names (the station's app_user.username column).
+MAX_USER_CHARS = 40
 
 
 def validate_op_shape(op: Any) -> str | None:
@@ -340,7 +346,15 @@ def validate_op_shape(op: Any) -> str | None:
         Timestamp.parse(hlc)
     except ValueError:
         return "hlc"
+    user = op.get("u")
+    if user is not None and (not isinstance(user, str) or text_problem(user, MAX_USER_CHARS)):
+        return "user"
     return None
+
+
+def short_text(value: Any, limit: int = MAX_USER_CHARS) -> str:
+    """A name from the other side (a username, a station name) fit to store and show, else ''."""
+    return value if isinstance(value, str) and not text_problem(value, limit) else ""
 
 
 def validate_push_request(body: Any) -> dict[str, Any]:
@@ -425,6 +439,9 @@ OP_SCHEMA = {
         "bv": {"type": "integer", "minimum": 0, "description": "row_version the station had when it edited"},
         "h": {"type": "string", "maxLength": MAX_HLC_CHARS,
               "description": "packed HLC: 13-digit ms, 6-digit counter, station"},
+        "u": {"type": "string", "maxLength": MAX_USER_CHARS,
+              "description": "username of the station user who made the change (optional; shown beside "
+                             "a conflict at the station whose value lost)"},
     },
 }
 
@@ -452,6 +469,7 @@ PUSH_ANSWER_SCHEMA = {
     "properties": {
         "batch_id": {"type": "string"},
         "server_time_ms": {"type": "integer"},
+        "accepts_user": {"type": "boolean", "description": "ops may name their user (key u)"},
         "replayed": {"type": "boolean"},
         "results": {"type": "array", "items": {"type": "object", "required": ["op_id", "status"], "properties": {
             "op_id": {"type": "string", "description": "empty when what was sent was no op id"},
@@ -480,6 +498,7 @@ PULL_PAGE_SCHEMA = {
         "has_more": {"type": "boolean"},
         "horizon": {"type": "integer"},
         "ref_horizon": {"type": "integer", "description": "latest reference seq; pull stream=ref when behind"},
+        "accepts_user": {"type": "boolean", "description": "ops may name their user (key u)"},
         "tables": {"type": "array", "description": "blocks of one table and one column set", "items": {
             "type": "object", "required": ["t", "c", "r"], "properties": {
                 "t": {"type": "string", "description": "table"},

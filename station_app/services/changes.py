@@ -146,9 +146,12 @@ def _changed_fields(obj: SyncedMixin) -> dict[str, tuple[Any, Any]]:
 class ChangeRecorder:
     """Installed on a sessionmaker; see the module docstring."""
 
-    def __init__(self, clock: SharedClock, station_code: str):
+    def __init__(self, clock: SharedClock, station_code: str, *, outbox_user: bool = True):
         self.clock = clock
         self.station_code = station_code
+        #: Whether outbox ops record their user: False in a data migration older than the
+        #: ``sync_outbox.username`` column (0071), which writes through the current models.
+        self.outbox_user = outbox_user
 
     def install(self, session_factory) -> None:
         event.listen(session_factory, "before_flush", self._before_flush)
@@ -197,12 +200,15 @@ class ChangeRecorder:
             last_ts = ts
             obj.updated_hlc = ts.pack()
             if not session.info.get("skip_outbox"):
-                session.add(OutboxOp(
+                outbox = OutboxOp(
                     op_id=new_id(), table_name=obj.__tablename__, row_id=obj.id,
                     village_code=obj.village_code, op=op,
                     fields_json=_dumps({k: to_jsonable(v) for k, v in fields.items()}) or "{}",
                     base_version=obj.row_version or 0, hlc=ts.pack(),
-                ))
+                )
+                if self.outbox_user:
+                    outbox.username = actor.username or ""
+                session.add(outbox)
             session.add(AuditEntry(
                 at=utcnow(), username=actor.username, station_code=actor.station_code or self.station_code,
                 action=action or op, table_name=obj.__tablename__, row_id=obj.id,

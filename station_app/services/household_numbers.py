@@ -127,7 +127,8 @@ def renumber_in_migration(conn) -> int:
         setting = session.get(AppSetting, STATION_CODE_KEY)
         node = setting.value if setting is not None else "unset"
         clock = SharedClock(HybridLogicalClock(node, last=load_clock_state(session)))
-    ChangeRecorder(clock, node).install(factory)
+    # This revision's sync_outbox has no username column yet (0071 adds it).
+    ChangeRecorder(clock, node, outbox_user=False).install(factory)
     with factory() as session:
         session.info.update(actor=system_actor(node if setting is not None else ""),
                             action="renumber_duplicate_household")

@@ -562,6 +562,9 @@ class OutboxOp(Base):
 
     __tablename__ = "sync_outbox"
     __table_args__ = (Index("ix_outbox_state", "state", "seq"),)
+    #: No RETURNING of server defaults (``username``): a data migration older than 0071 writes
+    #: ops through this model into a table without that column.
+    __mapper_args__ = {"eager_defaults": False}
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     op_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -573,6 +576,10 @@ class OutboxOp(Base):
     fields_json: Mapped[str] = mapped_column(Text)
     base_version: Mapped[int] = mapped_column(Integer, default=0)
     hlc: Mapped[str] = mapped_column(String(64))
+    #: Who made the change (sent as op key ``u`` to a server that takes it).
+    #: No Python default: an op written without it (a data migration older than 0071) leaves
+    #: the column out of the INSERT and the database fills in "".
+    username: Mapped[str] = mapped_column(String(40), server_default="")
     state: Mapped[str] = mapped_column(String(12), default="pending")  # pending|sent|accepted|rejected
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -602,6 +609,9 @@ class SyncConflict(Base):
     local_hlc: Mapped[str] = mapped_column(String(64), default="")
     remote_hlc: Mapped[str] = mapped_column(String(64), default="")
     detected_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: Who made the competing change, as the server said: its user and its station's name.
+    remote_user: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    remote_station: Mapped[str] = mapped_column(String(80), default="", server_default="")
     resolution: Mapped[str] = mapped_column(String(12), default="")  # '' | mine | theirs
     resolved_by: Mapped[str] = mapped_column(String(40), default="")
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)

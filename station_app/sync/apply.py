@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from station_app.domain.names import pinyin_keys
 
 from .derive import DERIVERS, derived_columns
-from sync_protocol.protocol import RowState, all_uuids, dumps, is_uuid
+from sync_protocol.protocol import RowState, all_uuids, dumps, is_uuid, short_text
 from sync_protocol.tables import TableSpec, table_specs
 from sync_protocol.validate import block_problem, pulled_row_problem, row_state_problem
 
@@ -480,7 +480,9 @@ class Applier:
                 continue
             if kind == "conflict":
                 stats.conflicts += record_conflict(conn, spec.name, event["id"], event["f"], event.get("lv"),
-                                                   event.get("lh", ""), event.get("wv"), event.get("wh", ""))
+                                                   event.get("lh", ""), event.get("wv"), event.get("wh", ""),
+                                                   remote_user=short_text(event.get("wu")),
+                                                   remote_station=short_text(event.get("wsn"), 80))
             elif kind == "exit" and event["id"] not in page_ids:
                 # The row left one of our villages; its newer state (if still ours) is in this
                 # page or a later one, so only the village changes here.
@@ -495,8 +497,10 @@ class Applier:
 
 
 def record_conflict(conn: Connection, table: str, row_id: str, field_name: str, local_value: Any, local_hlc: str,
-                    remote_value: Any, remote_hlc: str) -> int:
-    """Keep a losing value for review; the same conflict delivered twice is kept once."""
+                    remote_value: Any, remote_hlc: str, *, remote_user: str = "", remote_station: str = "") -> int:
+    """Keep a losing value for review; the same conflict delivered twice is kept once.
+    ``remote_user``/``remote_station``: who made the winning change (user, station name), when
+    the server said."""
     local_text, remote_text = dumps(local_value), dumps(remote_value)
     exists = conn.exec_driver_sql(
         "SELECT 1 FROM sync_conflict WHERE table_name = ? AND row_id = ? AND field = ? AND local_hlc = ? "
@@ -506,7 +510,7 @@ def record_conflict(conn: Connection, table: str, row_id: str, field_name: str, 
         return 0
     conn.exec_driver_sql(
         "INSERT INTO sync_conflict (table_name, row_id, field, local_value, remote_value, local_hlc, remote_hlc, "
-        "detected_at, resolution, resolved_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', '')",
+        "detected_at, resolution, resolved_by, remote_user, remote_station) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', '', ?, ?)",
         (table, row_id, field_name, local_text, remote_text, local_hlc or "", remote_hlc or "",
-         datetime.utcnow().replace(microsecond=0).strftime("%Y-%m-%d %H:%M:%S.%f")))
+         datetime.utcnow().replace(microsecond=0).strftime("%Y-%m-%d %H:%M:%S.%f"), remote_user, remote_station))
     return 1

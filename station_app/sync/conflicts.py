@@ -429,8 +429,10 @@ def _station_names(conn) -> dict[str, str]:
     return dict(conn.exec_driver_sql("SELECT code, name FROM station").all())
 
 
-def _who(station: str, names: dict[str, str], user: str, when: datetime | None) -> str:
-    parts = [names.get(station, station) or "未知站点"]
+def _who(station: str, names: dict[str, str], user: str, when: datetime | None, name: str = "") -> str:
+    """站点 · 操作员 · 时间 (local): the station's name as this station knows it, else as the
+    server named it, else its code."""
+    parts = [names.get(station) or name or station or "未知站点"]
     if user:
         parts.append(user)
     if when is not None:
@@ -458,8 +460,8 @@ def conflict_rows(ws: Workspace, ids: list[str]) -> dict[str, dict[str, Any]]:
         light = {r.id: r for r in _open_conflicts(conn) if r.id in wanted}
         placeholders = ",".join("?" for _ in wanted)
         full = {r.id: r for r in conn.exec_driver_sql(
-            f"SELECT id, table_name, row_id, field, local_value, remote_value, local_hlc, remote_hlc, detected_at "
-            f"FROM sync_conflict WHERE id IN ({placeholders})", tuple(wanted)).all()}
+            f"SELECT id, table_name, row_id, field, local_value, remote_value, local_hlc, remote_hlc, detected_at, "
+            f"remote_user, remote_station FROM sync_conflict WHERE id IN ({placeholders})", tuple(wanted)).all()}
         groups = {(t, rid, f): n for t, rid, f, n in conn.exec_driver_sql(
             "SELECT table_name, row_id, field, count(*) FROM sync_conflict WHERE resolution = '' "
             "GROUP BY table_name, row_id, field").all()}
@@ -487,7 +489,8 @@ def conflict_rows(ws: Workspace, ids: list[str]) -> dict[str, dict[str, Any]]:
                 "local": display_value(c.field, _decode(c.local_value), c.table_name),
                 "remote": display_value(c.field, _decode(c.remote_value), c.table_name),
                 "local_who": _who(local_station, names, user, hlc_local_time(c.local_hlc)),
-                "remote_who": _who(hlc_station(c.remote_hlc), names, "", hlc_local_time(c.remote_hlc)),
+                "remote_who": _who(hlc_station(c.remote_hlc), names, c.remote_user or "",
+                                   hlc_local_time(c.remote_hlc), c.remote_station or ""),
                 "detected": utc_to_local(c.detected_at),
                 "group": groups.get((c.table_name, c.row_id, c.field), 1),
                 "resident_id": row.resident_id if row else None,

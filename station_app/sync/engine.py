@@ -216,6 +216,7 @@ class SyncEngine:
         self.applier = Applier()
         self.report = SyncReport()
         self._stored_warning: str | None = None
+        self._accepts_user: str | None = None  # "1" when the server takes op key u (see _observe_accepts)
         #: Tables this run pushed or pulled rows of: the duplicate checks after the pull run
         #: only when households or residents moved (a no-op sync must not scan 60,000 rows).
         self._touched: set[str] = set()
@@ -356,6 +357,7 @@ class SyncEngine:
                 answer = {"results": [{"op_id": op["op_id"], "status": OpStatus.REJECTED, "reason": Reason.BAD_OP,
                                        "message": error.message} for op in batch.ops]}
             self._observe_server(answer.get("server_time_ms"))
+            self._observe_accepts(answer)
             self._settle(batch, answer)
             done += len(batch.ops)
             self.report.batches += 1
@@ -363,7 +365,16 @@ class SyncEngine:
 
     def _next_batch(self) -> _Batch | None:
         with self._txn() as conn:
-            return next_batch_in(conn)
+            return next_batch_in(conn, with_user=state.get(conn, state.K_SERVER_ACCEPTS_USER) == "1")
+
+    def _observe_accepts(self, answer: dict[str, Any]) -> None:
+        """Remember whether the server takes op key ``u`` (an older one refuses unknown keys)."""
+        accepts = "1" if answer.get("accepts_user") is True else ""
+        if accepts != self._accepts_user:
+            self._accepts_user = accepts
+            with self._txn() as conn:
+                if state.get(conn, state.K_SERVER_ACCEPTS_USER) != accepts:
+                    state.put(conn, state.K_SERVER_ACCEPTS_USER, accepts)
 
     def _settle(self, batch: _Batch, answer: dict[str, Any]) -> None:
         """Record the answer for every op in one transaction (replayed answers are the same)."""
@@ -475,6 +486,7 @@ class SyncEngine:
                 page, seconds = future.result() if future is not None else result
                 future = None
                 self._observe_server(page.get("server_time_ms"))
+                self._observe_accepts(page)
                 if scope == "unset":
                     scope = page.get("scope")
                     if page.get("station"):
@@ -626,7 +638,7 @@ class SyncEngine:
 #: The JSON around an op's fields (ids, table, kind, HLC with a 32-character station code).
 OP_OVERHEAD_BYTES = 260
 
-_OP_COLUMNS = "seq, op_id, table_name, row_id, op, fields_json, base_version, hlc"
+_OP_COLUMNS = "seq, op_id, table_name, row_id, op, fields_json, base_version, hlc, username"
 
 
 def _mark(conn: Connection, sql: str, seqs: list[int], leading: tuple = ()) -> None:
@@ -659,18 +671,22 @@ def freeze_batch(conn: Connection) -> str | None:
     return batch_id
 
 
-def batch_ops(conn: Connection, batch_id: str) -> tuple[list[dict[str, Any]], list[int]]:
-    """The wire ops of a saved batch, in outbox order."""
+def batch_ops(conn: Connection, batch_id: str, *, with_user: bool = False) -> tuple[list[dict[str, Any]], list[int]]:
+    """The wire ops of a saved batch, in outbox order; ``with_user``: each names its user (op key
+    ``u``), for a server that takes it (never in bundles: an older township station refuses it)."""
     rows = conn.exec_driver_sql(f"SELECT {_OP_COLUMNS} FROM sync_outbox WHERE batch_id = ? AND state = 'sent' "
                                 "ORDER BY seq", (batch_id,)).all()
     ops, seqs = [], []
-    for seq, op_id, table, row_id, kind, fields_json, base_version, hlc in rows:
+    for seq, op_id, table, row_id, kind, fields_json, base_version, hlc, username in rows:
         try:
             fields = json.loads(fields_json or "{}")
         except ValueError:
             fields = None  # a damaged op: the server refuses it alone, the rest go on
-        ops.append({"op_id": op_id, "t": table, "id": row_id, "k": kind, "f": fields,
-                    "bv": int(base_version or 0), "h": hlc})
+        op = {"op_id": op_id, "t": table, "id": row_id, "k": kind, "f": fields, "bv": int(base_version or 0),
+              "h": hlc}
+        if with_user and username:
+            op["u"] = username
+        ops.append(op)
         seqs.append(seq)
     return ops, seqs
 
@@ -680,14 +696,14 @@ def next_batch(ws: Workspace) -> _Batch | None:
         return next_batch_in(conn)
 
 
-def next_batch_in(conn: Connection) -> _Batch | None:
+def next_batch_in(conn: Connection, *, with_user: bool = False) -> _Batch | None:
     """The batch in flight (resent exactly as it was), else a new one frozen from pending ops."""
     row = conn.exec_driver_sql(
         "SELECT batch_id FROM sync_outbox WHERE state = 'sent' ORDER BY seq LIMIT 1").first()
     batch_id = row[0] if row is not None and row[0] else freeze_batch(conn)
     if batch_id is None:
         return None
-    ops, seqs = batch_ops(conn, batch_id)
+    ops, seqs = batch_ops(conn, batch_id, with_user=with_user)
     _mark(conn, "UPDATE sync_outbox SET attempts = attempts + 1 WHERE seq IN ({})", seqs)
     return _Batch(batch_id, ops, seqs)
 

@@ -26,6 +26,7 @@ K_LAST_ERROR = "sync.last_error"
 K_LAST_REPORT = "sync.last_report"
 K_CLOCK_WARNING = "sync.clock_warning"
 K_SERVER_SKEW = "sync.server_skew_ms"
+K_SERVER_ACCEPTS_USER = "sync.server_accepts_user"  # "1": ops may name their user (op key u)
 K_STATION_KEYS = "sync.station_keys"  # JSON {station: bundle key hex} (township stations)
 K_STATION_KEYS_AT = "sync.station_keys_at"
 K_STATION_PLACES = "sync.station_places"  # JSON {station: its village} (township stations)

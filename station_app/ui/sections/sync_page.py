@@ -77,7 +77,7 @@ CONFLICT_COLUMNS = (
     Column("local", "本站的值", width=120, sort_key=None),
     Column("local_who", "本站修改（站点 · 操作员 · 时间）", width=210, sort_key=None),
     Column("remote", "现在生效的值", width=120, sort_key=None),
-    Column("remote_who", "对方修改（站点 · 时间）", width=190, sort_key="station"),
+    Column("remote_who", "对方修改（站点 · 操作员 · 时间）", width=230, sort_key="station"),
     Column("detected", "发现时间", width=130, sort_key="detected"),
     Column("group", "同项", width=44, sort_key="group", align_right=True,
            tooltip="同一人同一字段上的冲突条数（默认按人员和字段归组）"),
