@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
+from PySide6.QtCore import Qt
 
 from station_app.store.models import Resident
 from station_app.sync.conflicts import conflict_ids, conflict_rows
@@ -39,7 +40,7 @@ def _only_conflict_row(station) -> dict:
     return conflict_rows(station.ws, [cid])[cid]
 
 
-def test_the_losing_station_sees_the_winning_station_and_user(two):
+def test_the_losing_station_sees_the_winning_station_and_user(two, qtbot):
     """The later edit wins when it arrives: the station that pushed first lost and is told who."""
     village, township, nurse, head_id = two
     _edit_as(village, village.actor, head_id, phone="13800000001")
@@ -53,6 +54,18 @@ def test_the_losing_station_sees_the_winning_station_and_user(two):
     station, user, when = who.split(" · ")
     assert (station, user) == ("站点TS", "wangyi") and len(when) == 16  # local YYYY-MM-DD HH:MM
     assert township.conflicts() == []
+    # On the 同步 page: the column says what it shows, the row shows it.
+    from station_app.ui.sections.sync_page import CONFLICT_COLUMNS, SyncPage
+    from station_app.ui.tasks import TaskManager
+
+    page = SyncPage(village.ws, village.actor, tasks=TaskManager.synchronous())
+    page.timer.stop()
+    qtbot.addWidget(page)
+    column = next(i for i, c in enumerate(CONFLICT_COLUMNS) if c.key == "remote_who")
+    model = page.conflict_table.model()
+    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=30_000)
+    assert model.headerData(column, Qt.Horizontal) == "对方修改（站点 · 操作员 · 时间）"
+    assert model.index(0, column).data() == who
 
 
 def test_a_late_losing_edit_is_told_who_wrote_the_value_that_stands(two):
