@@ -5,7 +5,7 @@
 name from the server's conflict event, for the 同步 page (issue 18).
 
 Revision ID: 0071
-Revises: 0050_outreach
+Revises: 0070
 Create Date: 2026-12-07
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0071'
-down_revision = '0050_outreach'
+down_revision = '0070'
 branch_labels = None
 depends_on = None
 
