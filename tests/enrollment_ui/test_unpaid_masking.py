@@ -14,7 +14,7 @@ from station_app.ui.sections import PageContext
 from station_app.ui.sections.enrollment_tab import COLUMNS
 from tests.conftest import VILLAGE_A
 from tests.enrollment.town import TODAY, YEAR
-from tests.enrollment_ui.test_enrollment_tab import make_tab
+from tests.enrollment_ui.test_enrollment_tab import click_row, make_tab
 
 
 def _open_list(qtbot, tab) -> UnpaidListDialog:
@@ -46,6 +46,17 @@ def test_the_year_list_masks_id_numbers_and_phones(qtbot, started_town, tasks):
     phone_text = tab.model.data(tab.model.index(row, keys.index("phone")))
     assert "*" in id_text and len(id_text) == 18
     assert phone_text == "138****0001"
+    # 「显示」: the selected resident's full ID number and phone, for a minute, audited.
+    assert not tab.reveal_button.isEnabled()
+    click_row(qtbot, tab, started_town["张大山"])
+    qtbot.mouseClick(tab.reveal_button, Qt.MouseButton.LeftButton)
+    id_cell = tab.model.index(row, keys.index("id_number"))
+    qtbot.waitUntil(lambda: "*" not in tab.model.data(id_cell), timeout=30_000)
+    assert len(tab.model.data(id_cell)) == 18
+    with started_town.ws.read() as session:
+        assert session.scalar(select(AuditEntry.row_id).where(AuditEntry.action == "reveal")) == started_town["张大山"]
+    tab.reveal.remask()  # what the 60-second timer does
+    assert tab.model.data(id_cell) == id_text
 
 
 def test_a_phone_is_revealed_for_calling_audited_and_masked_again(qtbot, started_town, tasks):

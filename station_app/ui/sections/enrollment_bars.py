@@ -238,7 +238,7 @@ class ActionBar(QWidget):
         self.unpaid_list_button = QPushButton("未缴清单…")
         self.export_button = QPushButton("导出台账…")
         self.selection_buttons = (self.paid_button, self.subsidy_button, self.more_button)
-        row = _row(self, 8)
+        row = self._row = _row(self, 8)
         for b in self.selection_buttons:
             row.addWidget(b)
         row.addSpacing(12)
@@ -250,6 +250,10 @@ class ActionBar(QWidget):
         # a village doctor never sees a button that can only fail.
         for button in (self.apply_button, self.new_year_button):
             button.setVisible(may_manage_year)
+
+    def add_reveal(self, button: QPushButton) -> None:
+        """「显示」 (one resident's full ID number and phone) after the selection's buttons."""
+        self._row.insertWidget(len(self.selection_buttons), button)
 
     def enable_for(self, *, selected: int, busy: bool, has_year: bool) -> None:
         ready = not busy and has_year

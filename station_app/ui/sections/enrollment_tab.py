@@ -17,12 +17,12 @@ from station_app.domain.enums import EnrollmentStatus
 from station_app.domain.money import yuan
 from station_app.services import enrollment as svc
 from station_app.services.enrollment import EnrollmentFilters, YearInfo
-from station_app.services.reveal import masked_id, masked_phone
 
 from ..common import ProgressRelay, error_text
 from ..dialogs.payment_dialog import NoteDialog, PaymentDialog, SubmitDialog, SubsidyDialog
 from ..dialogs.unpaid_list import UnpaidListDialog
-from ..models.lazy_table import Column, LazyTableModel
+from ..models.lazy_table import Column
+from ..reveal import RevealButton, RevealController, RevealTableModel
 from ..tasks import TaskManager
 from ..views import apply_widths, enable_sorting, setup_table
 from . import PageContext
@@ -46,9 +46,10 @@ COLUMNS = (
     Column("paid_date", "缴费日期", width=96),
     Column("benefit_start", "待遇起始", width=96, sort_key=None),
     Column("channel", "渠道", width=90),
-    # Masked on screen (PIPL minimum necessary), as in 居民档案; search still matches the full values.
-    Column("phone", "电话", format=masked_phone, width=110),
-    Column("id_number", "身份证号", format=masked_id, width=170),
+    # Masked on screen (PIPL minimum necessary; the model masks, 「显示」 reveals one resident for a
+    # minute, audited), as in 居民档案; search still matches the full values.
+    Column("phone", "电话", width=110),
+    Column("id_number", "身份证号", width=170),
     Column("household_no", "户号", width=110),
     Column("groups", "人员类别", width=120),
     Column("subsidy_category", "资助类别", width=190),
@@ -68,8 +69,8 @@ STATUS_COLOURS = {
     EnrollmentStatus.TO_VERIFY.value: "#8a5a00",
 }
 
-class EnrollmentTableModel(LazyTableModel):
-    """The lazy model, with the status cell coloured (red for those who still owe)."""
+class EnrollmentTableModel(RevealTableModel):
+    """The lazy model, ID numbers and phones masked, the status cell coloured (red for those who still owe)."""
 
     def data(self, index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.ForegroundRole and index.isValid() and index.column() == STATUS_COLUMN:
@@ -119,7 +120,9 @@ class EnrollmentTab(QWidget):
         self.year_bar = YearBar()
         self.filter_bar = FilterBar(svc.filter_places(ctx.ws, ctx.actor))
         self.places = self.filter_bar.places
-        self.model = EnrollmentTableModel(COLUMNS, self._fetch_rows, page_size=PAGE_SIZE, parent=self)
+        self.reveal = RevealController(ctx, self)
+        self.reveal.failed.connect(lambda text: self._set_message(text, error=True))
+        self.model = EnrollmentTableModel(COLUMNS, self._fetch_rows, self.reveal, page_size=PAGE_SIZE, parent=self)
         self.model.on_sort = self.sort_by
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -128,6 +131,8 @@ class EnrollmentTab(QWidget):
         self.table.setColumnHidden(VILLAGE_COLUMN, len(self.places) <= 1)
         enable_sorting(self.table)
         self.action_bar = ActionBar(may_manage_year=svc.may_manage_year(ctx.actor))
+        self.reveal_button = RevealButton(self.reveal, self.table, self.model.resident_at)
+        self.action_bar.add_reveal(self.reveal_button)
         self.status_line = StatusLine()
         # The strips' widgets, by the names the rest of the app and the tests use.
         for part, names in ((self.year_bar, ("year_combo", "banner", "kpi_label", "kpi_detail")),
@@ -212,7 +217,10 @@ class EnrollmentTab(QWidget):
     def _fetch_rows(self, ids):
         if self.year is None:
             return {}
-        return svc.enrollment_rows(self.ctx.ws, ids, self.year, today=self.today)
+        rows = svc.enrollment_rows(self.ctx.ws, ids, self.year, today=self.today)
+        for rid, row in rows.items():
+            row["resident_id"] = rid  # whose ID number and phone 「显示」 reveals
+        return rows
 
     def _set_message(self, text: str, *, error: bool = False) -> None:
         self.status_line.set_message(text, error=error)
