@@ -71,6 +71,7 @@ FIELD_LABELS = {
     "paid_fen": "实缴", "subsidy_fen": "资助金额", "subsidy_category": "资助类别", "active": "启用",
     "role": "角色", "display_name": "姓名", "username": "用户名", "category": "户类别",
     "deleted": "已作废", "village_code": "村", "place_code": "所属地", "card_no": "卡号",
+    "remote_user": "对方操作员", "remote_station": "对方站点",
     "household_no": "户编号", "category_since": "户类别起始", "helper_name": "包帮责任人",
     "helper_phone": "责任人电话", "name_pinyin": "姓名拼音", "name_initials": "拼音首字母",
     "status_date": "状态日期", "resident_id": "居民", "paid_date": "缴费日期", "channel": "缴费渠道",
