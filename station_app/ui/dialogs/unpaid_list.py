@@ -29,10 +29,11 @@ from station_app.domain.enums import EnrollmentStatus
 from station_app.domain.money import yuan
 from station_app.services import enrollment as svc
 from station_app.services.enrollment import YearInfo
-from station_app.services.reveal import REVEAL_SECONDS, masked_phone, reveal_resident
+from station_app.services.reveal import REVEAL_SECONDS, masked_phone
 
 from ..common import ProgressRelay, error_text
 from ..fit import fit_size
+from ..reveal import RevealController
 from ..sections import PageContext
 from .outreach_outcome import OutcomeDialog
 from .payment_dialog import PaymentDialog, SubmitDialog
@@ -89,8 +90,11 @@ class UnpaidListDialog(QDialog):
         #: Households of a long list whose member rows are made when opened (HOUSEHOLD_ROLE indexes it).
         self._lazy_households: list[svc.UnpaidHousehold] = []
         self._tops: list[QTreeWidgetItem] = []
-        #: Residents whose phone is shown in full right now.
-        self.revealed: set[str] = set()
+        #: One resident's full phone at a time, for a minute, audited (the shared controller).
+        self.reveal = RevealController(ctx, self)
+        self.reveal.changed.connect(self._reveal_changed)
+        self.reveal.failed.connect(self._reveal_failed)
+        self._shown: str | None = None
         #: Asked before printing (the printout carries full phone numbers); replaced in tests.
         self.confirm_print: Callable[[str], bool] = self._ask_print
         self.tree = QTreeWidget()
@@ -268,7 +272,7 @@ class UnpaidListDialog(QDialog):
         self.tree.clear()
         self._person_items = {}
         self._lazy_households = []
-        self.revealed.clear()
+        self.reveal.remask()
         self.data = None
 
     def _fill_slice(self, generation: int, rows, data: svc.UnpaidList) -> None:
@@ -357,43 +361,35 @@ class UnpaidListDialog(QDialog):
         if index is not None and item.childCount() == 0:
             self._add_members(item, self._lazy_households[index])
 
-    # -- phones: masked, one revealed at a time (audited) -----------------------------------
+    # -- phones: masked, one revealed at a time (audited; the shared RevealController) ----------
 
     def reveal_phone(self) -> None:
         """「显示电话」: the selected person's full number for REVEAL_SECONDS, recorded in the audit log."""
         member = self.current_member()
         if member is None:
             return
-        rid = member[0]
-        ws, actor = self.ctx.ws, self.ctx.actor
         self.reveal_button.setEnabled(False)
-        self.ctx.tasks.run_write(lambda: reveal_resident(ws, actor, rid), self._revealed, self._reveal_failed,
-                                 name="reveal", owner=self)
+        self.reveal.reveal(member[0])
 
-    def _revealed(self, revealed) -> None:
-        entry = self._person_items.get(revealed.resident_id)
+    def _reveal_changed(self) -> None:
+        """Mask the one shown before (if any); show the one revealed now (if any)."""
         self._update_actions()
-        if entry is None:
+        if self._shown is not None and self._shown in self._person_items:
+            item, own, _household_phone = self._person_items[self._shown]
+            item.setText(PHONE_COLUMN, masked_phone(own))
+        revealed = self.reveal.revealed
+        self._shown = revealed.resident_id if revealed is not None else None
+        entry = self._person_items.get(self._shown) if self._shown else None
+        if revealed is None or entry is None:
             return
         item, _own, household_phone = entry
-        number = revealed.phone or (f"{household_phone}（户）" if household_phone else "（无电话）")
-        item.setText(PHONE_COLUMN, number)
-        self.revealed.add(revealed.resident_id)
+        # The number to call: the person's own, else the household's.
+        item.setText(PHONE_COLUMN, revealed.phone or (f"{household_phone}（户）" if household_phone else "（无电话）"))
         self.message.setText(f"已显示 {item.text(0)} 的电话（{REVEAL_SECONDS} 秒后重新遮挡，已记入操作日志）。")
-        QTimer.singleShot(REVEAL_SECONDS * 1000, lambda rid=revealed.resident_id: self.remask(rid))
 
-    def _reveal_failed(self, error: BaseException) -> None:
+    def _reveal_failed(self, text: str) -> None:
         self._update_actions()
-        self.message.setText(error_text(error))
-
-    def remask(self, resident_id: str) -> None:
-        if not shiboken6.isValid(self):
-            return
-        self.revealed.discard(resident_id)
-        entry = self._person_items.get(resident_id)
-        if entry is not None:
-            item, own, _household_phone = entry
-            item.setText(PHONE_COLUMN, masked_phone(own))
+        self.message.setText(text)
 
     def _item_clicked(self, item: QTreeWidgetItem, column: int) -> None:
         if column == PHONE_COLUMN and item.data(0, Qt.ItemDataRole.UserRole):
