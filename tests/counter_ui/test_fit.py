@@ -96,3 +96,15 @@ def test_the_new_household_form_scrolls_instead_of_running_off_screen(qtbot, dem
     dialog.scroll.ensureWidgetVisible(dialog.helper_phone_edit)
     assert dialog.helper_phone_edit.visibleRegion().boundingRect().height() > 0
     assert _clipped_buttons(dialog) == []
+
+
+def test_the_detail_panel_shows_the_whole_masked_id_number(qtbot, demo, window_for):
+    """At 1366×768 the 「显示」 button beside the ID cut it to "610921*****" (an ID cannot wrap)."""
+    window = window_for(demo.clerk)
+    registry = window.show_section("enrollment").registry
+    registry._select_row(0)
+    label = registry.panel.fields["id_number"]
+    qtbot.waitUntil(lambda: "*" in label.text(), timeout=30_000)
+    QApplication.processEvents()
+    assert len(label.text()) == 18
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= label.contentsRect().width()

@@ -54,22 +54,28 @@ class DetailPanel(QFrame):
         grid = QGridLayout()
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(6)
-        for i, (key, title) in enumerate((("basic", "性别 / 年龄"), ("id_number", "身份证号"), ("phone", "联系电话"),
-                                          ("place", "村 / 组"), ("relation", "与户主关系"),
-                                          ("special_groups", "人员类别"), ("note", "备注"),
-                                          ("enrollment", "参保"), ("cards", "慢病卡"), ("cases", "医疗救助"))):
-            value = QLabel("")
-            value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self.fields[key] = value
-            grid.addWidget(hint_label(title), i, 0, Qt.AlignmentFlag.AlignTop)
-            grid.addWidget(value, i, 1)
-        grid.setColumnStretch(1, 1)
         # PIPL minimum necessary: masked until 「显示」, which reveals this one record for a minute.
         self.reveal_button = QPushButton("显示")
         self.reveal_button.setToolTip(f"显示完整身份证号和电话（{REVEAL_SECONDS} 秒，记入操作日志）")
         self.reveal_button.clicked.connect(self.reveal_requested)
-        grid.addWidget(self.reveal_button, 1, 2)
+        row = 0
+        for key, title in (("basic", "性别 / 年龄"), ("id_number", "身份证号"), ("phone", "联系电话"),
+                           ("place", "村 / 组"), ("relation", "与户主关系"),
+                           ("special_groups", "人员类别"), ("note", "备注"),
+                           ("enrollment", "参保"), ("cards", "慢病卡"), ("cases", "医疗救助")):
+            value = QLabel("")
+            value.setWordWrap(True)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.fields[key] = value
+            grid.addWidget(hint_label(title), row, 0, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(value, row, 1)
+            row += 1
+            if key == "phone":
+                # Under the ID number and phone, not beside them: an 18-character ID has no place
+                # to wrap, and a third column cut it to "610921*****" in the panel at 1366×768.
+                grid.addWidget(self.reveal_button, row, 1, Qt.AlignmentFlag.AlignLeft)
+                row += 1
+        grid.setColumnStretch(1, 1)
         self._remask = QTimer(self)
         self._remask.setSingleShot(True)
         self._remask.timeout.connect(self.remask)
