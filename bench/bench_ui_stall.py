@@ -7,7 +7,7 @@ widest scope) and its background tasks deliver; the longest gap between two tick
 longest time the window could not repaint or answer a click. The floor is the same monitor
 with an empty window (the tick jitter of this machine). The database is copied first.
 Pages: every section, the 年度参保 tab, the 工作台 drill-down, the 公示 preview of the largest
-village's enrollment notice; dialogs: every dialog of tests/counter_ui/catalogue.py (the list the
+village's enrollment notice; dialogs: every dialog of tests/ui/counter/catalogue.py (the list the
 fit and language tests open), plus the township 未缴清单 (filled) and its printout (a PDF written
 by a child process), each until its background work has delivered.
 Also: the township-wide 未缴清单 query (goal < 1 s) against a plain sqlite3 floor, wall and CPU.
@@ -187,10 +187,10 @@ def main() -> int:
     for d in shown:
         d.close()
 
-    # Every dialog, as tests/counter_ui/catalogue.py opens it (the fit and language tests' list).
+    # Every dialog, as tests/ui/counter/catalogue.py opens it (the fit and language tests' list).
     from types import SimpleNamespace
 
-    from tests.counter_ui.catalogue import dialogs
+    from tests.ui.counter.catalogue import dialogs
 
     for name, factory in dialogs(SimpleNamespace(ws=ws), tasks, window):
         if name == "登录":

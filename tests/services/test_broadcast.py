@@ -11,7 +11,7 @@ from station_app.domain.errors import DomainError, ValidationError
 from station_app.services import broadcast
 from station_app.services.enrollment import mark_paid
 from tests.conftest import VILLAGE_A, VILLAGE_B, require_tool
-from tests.enrollment.town import TODAY, YEAR, build_town
+from tests.services.enrollment.town import TODAY, YEAR, build_town
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from station_app.domain.errors import PermissionDenied, ValidationError
 from station_app.services import kiosk
 from station_app.services.enrollment import mark_paid
 from station_app.store.models import AuditEntry, Resident
-from tests.enrollment.town import TODAY, YEAR, build_town
+from tests.services.enrollment.town import TODAY, YEAR, build_town
 
 
 class Clock:

@@ -9,7 +9,7 @@ import pytest
 from station_app.domain.errors import NotFound, ValidationError
 from station_app.services import policy_qa
 from tests.conftest import VILLAGE_A
-from tests.enrollment.town import TODAY, build_town
+from tests.services.enrollment.town import TODAY, build_town
 
 
 @pytest.fixture

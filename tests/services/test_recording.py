@@ -21,7 +21,7 @@ from station_app.services.households import (
 from station_app.services.workspace import Workspace
 from station_app.store.models import AuditEntry, Disease, Household, OutboxOp, Resident
 
-from ..conftest import GROUP_A1, GROUP_B1, VILLAGE_A, VILLAGE_B
+from tests.conftest import GROUP_A1, GROUP_B1, VILLAGE_A, VILLAGE_B
 
 HEAD_ID = "11010519491231002X"
 MEMBER_ID = "440524188001010014"
@@ -197,7 +197,7 @@ def test_sign_in_locks_after_repeated_failures(township_ws):
             login(ws, "admin", "wrong")
     with pytest.raises(PermissionDenied, match="锁定"):
         login(ws, "admin", "wrong")
-    from ..conftest import ADMIN_PASSWORD
+    from tests.conftest import ADMIN_PASSWORD
 
     with pytest.raises(PermissionDenied, match="锁定"):
         login(ws, "admin", ADMIN_PASSWORD)  # even the right password waits out the lock

@@ -8,7 +8,7 @@ from station_app.services.households import ResidentInput, register_household
 from station_app.services.workspace import Workspace
 from station_app.store.deferred_indexes import defer_secondary_indexes, restore_deferred_indexes
 
-from ..conftest import GROUP_A1, VILLAGE_A
+from tests.conftest import GROUP_A1, VILLAGE_A
 
 
 def index_sql(ws) -> dict[str, str]:

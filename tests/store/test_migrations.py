@@ -17,7 +17,7 @@ from station_app.store.base import Base
 from station_app.store.db import make_engine
 from station_app.store.encryption import connect_known
 
-from ..conftest import GROUP_A1, VILLAGE_A
+from tests.conftest import GROUP_A1, VILLAGE_A
 
 
 def test_empty_database_upgrades_to_head(tmp_path):

@@ -30,7 +30,7 @@ from station_app.sync.engine import SyncEngine, SyncReport, apply_txn
 from station_app.sync.settings import set_server
 from sync_protocol.tables import table_specs
 
-from ..conftest import COUNTY, SMALL_REFERENCE, TOWNSHIP, VILLAGE_A, VILLAGE_B
+from tests.conftest import COUNTY, SMALL_REFERENCE, TOWNSHIP, VILLAGE_A, VILLAGE_B
 
 PG_ADMIN_URL = os.environ.get("SYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 #: A second township, for a village reassigned away from TOWNSHIP (failure mode 8).

@@ -6,7 +6,7 @@ from station_app.store.models import Household
 
 from .conftest import assert_converged, pending, sync_until_quiet
 from .helpers import edit, household, member
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 
 
 def test_a_village_edit_reaches_the_township_and_back(county, stations):

@@ -12,7 +12,7 @@ from station_app.sync import state
 from station_app.sync.bundle import export_bundle, import_bundle
 from sync_protocol.bundle_format import read_bundle
 
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 from .conftest import assert_converged, pending
 from .helpers import edit, household, member
 

@@ -9,7 +9,7 @@ import json
 from county_server.cli import main as county_main
 from station_app.cli.main import main as station_main
 
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 from .conftest import REFERENCE, pending
 from .helpers import household
 

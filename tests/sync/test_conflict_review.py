@@ -19,7 +19,7 @@ from station_app.sync.conflicts import list_conflicts, list_rejected
 from station_app.sync.engine import apply_txn
 from station_app.ui.tasks import TaskManager
 
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 from .helpers import household
 
 PEOPLE, ROUNDS = 100, 4

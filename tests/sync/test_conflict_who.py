@@ -14,7 +14,7 @@ from station_app.sync.conflicts import conflict_ids, conflict_rows
 from station_app.sync.engine import apply_txn, batch_ops, freeze_batch
 from sync_protocol.protocol import validate_op_shape
 
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 from .conftest import sync_until_quiet
 from .helpers import household
 

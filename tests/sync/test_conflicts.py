@@ -8,7 +8,7 @@ from station_app.domain.errors import ValidationError
 from station_app.store.models import Household, Resident
 from station_app.sync.conflicts import keep_mine, list_conflicts, take_theirs
 
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 from .conftest import assert_converged, sync_until_quiet
 from .helpers import delete, edit, household
 

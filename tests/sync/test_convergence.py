@@ -21,7 +21,7 @@ from sync_protocol.hlc import wall_clock_ms
 from station_app.store.models import Household, Resident
 from station_app.sync.client import SyncError
 
-from ..conftest import VILLAGE_A, VILLAGE_B
+from tests.conftest import VILLAGE_A, VILLAGE_B
 from .conftest import FaultyTransport, Killed, StationUnderTest, assert_converged, pending
 from .helpers import household
 

@@ -10,7 +10,7 @@ import pytest
 from station_app.sync.client import SyncClient
 from station_app.sync.engine import SyncEngine
 
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 from .conftest import assert_converged, no_sleep, pending
 from .cut_proxy import CuttingProxy
 from .helpers import household

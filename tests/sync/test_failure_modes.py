@@ -24,7 +24,7 @@ from station_app.sync.client import NetworkError
 from station_app.sync.conflicts import list_rejected
 from station_app.sync.engine import apply_txn
 
-from ..conftest import VILLAGE_A, VILLAGE_B
+from tests.conftest import VILLAGE_A, VILLAGE_B
 from .conftest import (
     TOWNSHIP_2,
     FaultyTransport,

@@ -26,7 +26,7 @@ from sync_protocol.hlc import wall_clock_ms  # noqa: E402
 from sync_protocol.protocol import version_headers  # noqa: E402
 from sync_protocol.tables import table_specs  # noqa: E402
 
-from ..conftest import VILLAGE_A, VILLAGE_B  # noqa: E402
+from tests.conftest import VILLAGE_A, VILLAGE_B  # noqa: E402
 
 SCHEMATHESIS_EXAMPLES = 12
 PUSH_EXAMPLES = 60

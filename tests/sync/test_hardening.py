@@ -29,7 +29,7 @@ from station_app.sync.conflicts import list_rejected
 from station_app.sync.engine import apply_txn
 from sync_protocol.protocol import MAX_BATCH_OPS, MAX_PUSH_BYTES, version_headers
 
-from ..conftest import VILLAGE_A, VILLAGE_B
+from tests.conftest import VILLAGE_A, VILLAGE_B
 from .conftest import PAGES_DECODED, assert_converged, pending
 from .helpers import edit, household
 

@@ -11,7 +11,7 @@ from station_app.services.changes import system_actor
 from station_app.store import migrate
 from station_app.store.models import AuditEntry, Household, OutboxOp
 
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 from .conftest import assert_converged, sync_until_quiet
 from .helpers import edit, household
 

@@ -11,7 +11,7 @@ from station_app.services.person_merge import find_double_registrations, merge_p
 from station_app.services.households import ResidentInput, register_household
 from station_app.store.models import AuditEntry, ChronicCard, Enrollment, ServiceEntry
 
-from ..conftest import GROUP_A1, VILLAGE_A
+from tests.conftest import GROUP_A1, VILLAGE_A
 from .conftest import assert_converged, sync_until_quiet
 from .helpers import new_id_number
 

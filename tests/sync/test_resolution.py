@@ -23,7 +23,7 @@ from station_app.sync.conflicts import (
     take_theirs,
 )
 
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 from .conftest import assert_converged, pending, sync_until_quiet
 from .helpers import edit, household
 from .test_convergence import SharedClock, _fresh_station, _reset_server

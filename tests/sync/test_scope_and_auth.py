@@ -13,7 +13,7 @@ from station_app.store.models import Resident
 from station_app.sync.bundle import export_bundle
 from sync_protocol.protocol import version_headers
 
-from ..conftest import VILLAGE_A, VILLAGE_B
+from tests.conftest import VILLAGE_A, VILLAGE_B
 from .conftest import assert_converged
 from .helpers import edit, household
 

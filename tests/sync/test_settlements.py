@@ -15,7 +15,7 @@ from station_app.store.models import Resident, Settlement
 from sync_protocol.protocol import Reason
 
 from .helpers import household
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 
 
 def settlement(id_number: str, number: str = "JS20260503000001", **changes) -> dict:
@@ -84,7 +84,7 @@ def test_the_county_console_figures_use_the_new_fulfilment_rate(county, stations
     from county_server.console import aggregates
     from station_app.services import assistance, entitlement
 
-    from ..conftest import COUNTY
+    from tests.conftest import COUNTY
 
     county.store.load_reference({"county": {"code": COUNTY, "name": "汉阴县"}, "assistance_rules": [
         {"year": 2026, "subject_class": 2, "kind": "inpatient", "ratio_pct": 70, "annual_limit_yuan": 20000}]})

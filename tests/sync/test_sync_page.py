@@ -11,7 +11,7 @@ from station_app.sync.client import SyncClient  # noqa: E402
 from station_app.sync.conflicts import list_conflicts  # noqa: E402
 from station_app.ui.tasks import TaskManager  # noqa: E402
 
-from ..conftest import VILLAGE_A  # noqa: E402
+from tests.conftest import VILLAGE_A  # noqa: E402
 from .conftest import no_sleep, sync_until_quiet  # noqa: E402
 from .helpers import edit, household  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 from sync_protocol import protocol
 from station_app.sync.client import SchemaMismatch
 
-from ..conftest import VILLAGE_A
+from tests.conftest import VILLAGE_A
 from .conftest import pending
 from .helpers import household
 

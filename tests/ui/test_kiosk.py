@@ -10,7 +10,7 @@ from station_app.services import kiosk
 from station_app.store.models import Resident
 from station_app.ui.kiosk import AdminExitDialog, KioskWindow
 from tests.conftest import ADMIN_PASSWORD
-from tests.enrollment.town import TODAY, build_town
+from tests.services.enrollment.town import TODAY, build_town
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from station_app.services import policy_qa
 from station_app.ui.sections import PageContext
 from station_app.ui.sections.qa_page import BroadcastPanel, LogAnswerDialog, QaPage
 from tests.conftest import VILLAGE_A, require_tool
-from tests.enrollment.town import build_town
+from tests.services.enrollment.town import build_town
 
 
 @pytest.fixture

@@ -1,1 +1,0 @@
-"""Tests for issue 3 archives: chronic cards, assistance, service log."""
