@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from station_app.domain.enums import EnrollmentStatus
 from station_app.domain.errors import NotFound, ValidationError
 from station_app.domain.masking import mask_id, mask_name
+from station_app.store.base import chunks
 from station_app.store.models import (
     AssistanceCase,
     ChronicCard,
@@ -70,9 +72,7 @@ def find_double_registrations(ws: Workspace, actor: Actor | None = None) -> list
     """Every ID number held by more than one live resident (in the actor's villages)."""
     with ws.read() as session:
         allowed = villages_in_scope(session, actor) if actor is not None else None
-        query = (select(Resident.id_number).where(Resident.deleted.is_(False), Resident.id_number != "")
-                 .group_by(Resident.id_number).having(func.count() > 1))
-        numbers = list(session.scalars(query))
+        numbers = _shared_numbers(session)
         result = []
         for number in numbers:
             rows = session.execute(select(Resident.id, Resident.name, Resident.village_code, Household.household_no)
@@ -89,9 +89,24 @@ def find_double_registrations(ws: Workspace, actor: Actor | None = None) -> list
 
 def count_double_registrations(ws: Workspace) -> int:
     with ws.read() as session:
-        return len(list(session.scalars(
-            select(Resident.id_number).where(Resident.deleted.is_(False), Resident.id_number != "")
-            .group_by(Resident.id_number).having(func.count() > 1))))
+        return len(_shared_numbers(session))
+
+
+def _shared_numbers(session: Session) -> list[str]:
+    """ID numbers held by more than one live resident.
+
+    Grouping over the ID-number index alone (no table rows, ~25 ms on 60,000 residents) finds the
+    few numbers with several rows, live or merged away; only those are checked for live copies.
+    Filtering on ``deleted`` first made SQLite group the whole table in a temporary B-tree
+    (~340 ms, the 同步 page's opening stall on the demo township)."""
+    candidates = list(session.scalars(select(Resident.id_number).where(Resident.id_number > "")
+                                      .group_by(Resident.id_number).having(func.count() > 1)))
+    numbers: list[str] = []
+    for chunk in chunks(candidates, 500):  # well under SQLite's variable limit
+        numbers += session.scalars(select(Resident.id_number)
+                                   .where(Resident.id_number.in_(chunk), Resident.deleted.is_(False))
+                                   .group_by(Resident.id_number).having(func.count() > 1))
+    return sorted(numbers)
 
 
 def merge_people(ws: Workspace, actor: Actor, keep_id: str, drop_id: str) -> int:
