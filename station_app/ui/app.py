@@ -27,6 +27,7 @@ from station_app.services.changes import Actor
 from station_app.services.workspace import Workspace
 
 from .main_window import MainWindow
+from .sections import warm_page_imports
 from .style import BASE_POINT_SIZE, FONT_FAMILY, STYLESHEET
 from .tasks import TaskManager, log_error
 
@@ -167,6 +168,7 @@ def build_main_window(ws: Workspace, actor: Actor, tasks: TaskManager | None = N
     # app: move it out of the collector's way. A full collection walked it all on the UI thread;
     # on the 60,000-resident demo the one after opening the township 未缴清单 froze the window ~0.3 s.
     gc.freeze()
+    warm_page_imports()
     return window
 
 
