@@ -47,9 +47,13 @@ township list); 年度参保 reads 60 rows a page as it paints (a page is read o
 row), rows unpacked as tuples: CPU ~0.4 s against the bare SELECT's ~0.15 s (was ~0.8 s); what is
 left is mostly the second index probe per household member (16,000 rows for 7,500 owing people).
 These runs are on the schema with migration 0070 (covering enrollment index), landed meanwhile.
-Still over: first opens of other pages (同步, 居民参保 — not investigated here) and, under load, a
-full garbage collection landing inside a slice; the machine is shared: rerun before reading much
-into a single figure."""
+First opens (lead): every page's module is imported on a worker thread once the window is up
+(the imports — requests for 同步 — had run on the UI thread: 同步 473 → 149 ms, 居民参保 325 → 124 ms),
+and the 同步 page's double-registration scan groups over the ID-number index (~340 → ~30 ms).
+Still over on a quiet machine: 政策's first open (~240 ms), nearly all of it Qt painting the page
+for the first time (native time inside processEvents, not Python). Under load, a full garbage
+collection can land inside a slice; the machine is shared: rerun before reading much into a
+single figure."""
 
 
 class StallMonitor:
