@@ -52,7 +52,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Enrollment (issue 3)"
 GOAL_S = 10.0
 #: Inside the demo's 2027 collection window, so marking paid is valid whatever the real date.
-TODAY = date(2026, 11, 20)
+TODAY = date.today()  # the demo is built relative to today (newborns, payments): so is the bench
 MARK_COUNT = 5_000
 
 
@@ -156,14 +156,15 @@ def floor_run(demo: Path, source: Path, year: int, outbox_seq: int, work: Path, 
         row_id, hlc = str(uuid.uuid4()), f"{1795435010276 + n:013d}-000000-BENCH"
         values = dict(id=row_id, village_code=village, updated_hlc=hlc, row_version=0, deleted=0, resident_id=rid,
                       year=year, status="unpaid", subsidy_category="", subsidy_fen=0, paid_fen=0, paid_date=None,
-                      channel="", other_channel_note="", note="")
+                      channel="", other_channel_note="", note="", benefit_start=None)
         e_rows.append(tuple(values[c] for c in e_index))
         fields = json.dumps({k: v for k, v in values.items() if k not in ("id", "updated_hlc", "row_version")},
                             ensure_ascii=False, sort_keys=True)
         o_rows.append((str(uuid.uuid4()), None, "enrollment", row_id, village, "insert", fields, 0, hlc, "pending",
-                       0, "", "2026-11-23 00:00:00"))
+                       0, "", "2026-11-23 00:00:00", "bench"))
     outbox_named = dict(zip(["op_id", "batch_id", "table_name", "row_id", "village_code", "op", "fields_json",
-                             "base_version", "hlc", "state", "attempts", "last_error", "created_at"], range(13)))
+                             "base_version", "hlc", "state", "attempts", "last_error", "created_at", "username"],
+                            range(14)))
     o_rows = [tuple(r[outbox_named[c]] for c in outbox_cols) for r in o_rows]
     insert(db2, e_rows, o_rows)
     built = time.perf_counter() - started
