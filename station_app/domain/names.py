@@ -6,6 +6,7 @@ import re
 from functools import lru_cache
 
 from .errors import ValidationError
+from .pinyin_data import ensure_loaded
 
 _NAME_PATTERN = re.compile(r"^[\u3400-\u9fff\uf900-\ufaff·•A-Za-z]{1,20}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -42,6 +43,7 @@ def validate_phone(raw: str) -> str:
 
 def segmented_pinyin_keys(name: str) -> tuple[str, str]:
     """The reference: pypinyin's phrase segmentation of the whole name (~60 µs a name)."""
+    ensure_loaded()
     from pypinyin import Style, lazy_pinyin
 
     syllables = lazy_pinyin(name, style=Style.NORMAL, errors="ignore")
@@ -52,6 +54,7 @@ def segmented_pinyin_keys(name: str) -> tuple[str, str]:
 
 @lru_cache(maxsize=1)
 def _phrases():
+    ensure_loaded()
     from pypinyin.constants import PHRASES_DICT
 
     return PHRASES_DICT

@@ -27,7 +27,7 @@ from station_app.services.changes import Actor
 from station_app.services.workspace import Workspace
 
 from .main_window import MainWindow
-from .sections import warm_page_imports
+from .sections import warm_page_imports_when_quiet
 from .style import BASE_POINT_SIZE, FONT_FAMILY, STYLESHEET
 from .tasks import TaskManager, log_error
 
@@ -95,7 +95,17 @@ def install_translations(app: QApplication) -> list[str]:
     return [t.objectName() for t in loaded]
 
 
+#: How long a thread running Python may keep the GIL while another thread waits for it.
+#: Python's default is 5 ms. Each paint calls back into Python many times (models' data(),
+#: event filters, timers), and each callback waits up to this long while a worker thread is busy
+#: in Python: the 政策 page's first paint, beside the 政策问答 list being built, took 364 ms at
+#: 5 ms and 146 ms at 1 ms (bench/bench_ui_stall.py). Workers lose a little throughput to the
+#: extra hand-overs; a window that answers matters more at the counter.
+UI_SWITCH_INTERVAL_S = 0.001
+
+
 def create_application(argv: list[str] | None = None) -> QApplication:
+    sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else sys.argv[:1])
@@ -168,7 +178,7 @@ def build_main_window(ws: Workspace, actor: Actor, tasks: TaskManager | None = N
     # app: move it out of the collector's way. A full collection walked it all on the UI thread;
     # on the 60,000-resident demo the one after opening the township 未缴清单 froze the window ~0.3 s.
     gc.freeze()
-    warm_page_imports()
+    warm_page_imports_when_quiet(window, window.tasks)
     return window
 
 

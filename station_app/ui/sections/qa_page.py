@@ -95,9 +95,12 @@ class QaPage(QWidget):
     loaded = Signal(int)
     logged = Signal(str)
 
-    def __init__(self, ctx: PageContext, parent: QWidget | None = None):
+    def __init__(self, ctx: PageContext, parent: QWidget | None = None, *, load_when_shown: bool = False):
         super().__init__(parent)
         self.ctx = ctx
+        #: In the 政策 section the list is built when its tab is first shown, not while the
+        #: section's first tab paints (the first build loads the pinyin dictionaries).
+        self._load_pending = load_when_shown
         self.items: list[policy_qa.QaItem] = []
         self.shown: list[policy_qa.QaItem] = []
         self.search = QLineEdit()
@@ -156,7 +159,14 @@ class QaPage(QWidget):
         self.edit_button.clicked.connect(self.edit_current)
         self.remove_button.clicked.connect(self.remove_current)
         self._update_buttons()
-        self.reload()
+        if not load_when_shown:
+            self.reload()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._load_pending:
+            self._load_pending = False
+            self.reload()
 
     # -- data -----------------------------------------------------------------------------
 
