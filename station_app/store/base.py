@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import datetime
 
@@ -23,6 +24,24 @@ NAMING_CONVENTION = {
 def new_id() -> str:
     """Row ids are UUIDs born where the row is born, so offline stations never collide."""
     return str(uuid.uuid4())
+
+
+#: Hex digit of a UUID's variant nibble (RFC 4122: binary 10xx) for each random nibble.
+_VARIANT_DIGIT = "89ab89ab89ab89ab"
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs in the text form ``new_id`` gives, for bulk inserts.
+
+    One read of the OS's random source for all of them, formatted as text directly: ~0.6 µs an
+    id against ~2.8 µs for ``str(uuid.uuid4())`` (a new year writes 116,400 ids).
+    """
+    digits = os.urandom(16 * count).hex()
+    ids = []
+    for start in range(0, 32 * count, 32):
+        h = digits[start:start + 32]
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[int(h[16], 16)]}{h[17:20]}-{h[20:]}")
+    return ids
 
 
 class Base(DeclarativeBase):

@@ -245,6 +245,59 @@ def test_bulk_insert_records_one_op_per_row_and_one_audit_summary(township_ws):
         assert summary.action == "start_year" and "2 条" in summary.summary
 
 
+def test_a_bulk_insert_stores_what_the_orm_stores(township_ws):
+    """The bulk path hands rows to the driver itself (issue 14: a new year's SQLAlchemy parameter
+    handling cost ~1 s): dates, datetimes, booleans, defaults and NULLs read back as the ORM path
+    writes them, ids are canonical UUIDs, and each op carries the user who made it."""
+    import uuid
+    from datetime import date
+
+    from station_app.store.models import Enrollment
+
+    ws, admin = township_ws
+    ids = [register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput(name, number, group_code=GROUP_A1))[1]
+           for name, number in (("张三", HEAD_ID), ("李四", MEMBER_ID))]
+    with ws.unit_of_work(admin, "orm") as session:
+        session.add(Enrollment(village_code=VILLAGE_A, resident_id=ids[0], year=2026, status="paid", paid_fen=40000,
+                               paid_date=date(2026, 3, 1), benefit_start=date(2026, 1, 1)))
+    with ws.unit_of_work(admin, "start_year") as session:
+        ws.recorder.bulk_insert(session, Enrollment, [
+            dict(village_code=VILLAGE_A, resident_id=ids[1], year=2026, status="paid", paid_fen=40000,
+                 paid_date=date(2026, 3, 1), benefit_start=date(2026, 1, 1)),
+            dict(village_code=VILLAGE_A, resident_id=ids[0], year=2027, status="unpaid", paid_fen=0,
+                 paid_date=None, benefit_start=None),
+        ], summary="新年度")
+    with ws.read() as session:
+        rows = {(r.resident_id, r.year): r for r in session.scalars(select(Enrollment))}
+        orm, bulk, empty = rows[(ids[0], 2026)], rows[(ids[1], 2026)], rows[(ids[0], 2027)]
+        skip = {"id", "resident_id", "updated_hlc"}
+        for column in Enrollment.__table__.columns:
+            if column.key not in skip:
+                assert getattr(bulk, column.key) == getattr(orm, column.key), column.key
+                assert type(getattr(bulk, column.key)) is type(getattr(orm, column.key)), column.key
+        assert empty.paid_date is None and empty.benefit_start is None and empty.deleted is False
+        assert str(uuid.UUID(bulk.id)) == bulk.id and uuid.UUID(bulk.id).version == 4
+        ops = {op.row_id: op for op in session.scalars(select(OutboxOp).where(OutboxOp.table_name == "enrollment"))}
+        assert json.loads(ops[bulk.id].fields_json) == {**json.loads(ops[orm.id].fields_json),
+                                                        "resident_id": ids[1]}
+        assert ops[bulk.id].username == ops[orm.id].username == admin.username
+        assert ops[bulk.id].state == "pending" and ops[bulk.id].created_at is not None
+        assert str(uuid.UUID(ops[bulk.id].op_id)) == ops[bulk.id].op_id
+
+
+def test_new_ids_are_distinct_canonical_version_4_uuids():
+    import uuid
+
+    from station_app.store.base import new_ids
+
+    ids = new_ids(20_000)
+    assert len(set(ids)) == 20_000
+    for text in ids[:2000]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert new_ids(0) == []
+
+
 def test_long_text_is_summarised_in_the_audit_not_copied(township_ws):
     ws, admin = township_ws
     _, resident_id = register_household(ws, admin, village_code=VILLAGE_A, head=ResidentInput("张三", HEAD_ID, group_code=GROUP_A1))
