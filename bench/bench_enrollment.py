@@ -241,7 +241,7 @@ def main() -> int:
 
 `PYTHONPATH=. .venv/bin/python bench/bench_enrollment.py` — {date.today():%Y-%m-%d}, {platform.system()} {platform.release()},
 Python {platform.python_version()}, {platform.machine()}, 2 CPUs shared with other jobs (compare min with median, and
-CPU time with wall time). Database: a fresh copy of `/tmp/bench60k.db` (the 60,000-resident demo) per run.
+CPU time with wall time). Database: a fresh copy of `{args.db}` (the 60,000-resident demo, plaintext) per run; load average {_os.getloadavg()[0]:.1f} at the end.
 
 **Start a new year** ({first['year']}, the year after the newest present; the county's {first['year']} premium,
 window and subsidy rules are loaded first as the county feed would send them): {first['created']:,} records for the
@@ -263,10 +263,12 @@ Where the time goes (first run, seconds since start): the residents without a re
 {query_s:.1f} s; the 10,000-row batches end at {", ".join(f"{t:.1f}" for t in batches)} s; the commit takes the
 rest, to {first['wall']:.1f} s. The query for residents without a record and the subsidy
 suggestion (once per distinct special-group set) are a small part; most of it is `ChangeRecorder.bulk_insert`
-preparing each row in Python (two UUIDs, an HLC stamp under a lock, the outbox JSON), then SQLite maintaining the
-UUID-keyed indexes of two tables and the FULL-sync commit (the insert-only floor). A prototype of `bulk_insert`
-handing plain tuples to the driver's executemany saved only ~0.3 s of CPU, so SQLAlchemy is not the cost. Wall
-time roughly doubles when other jobs load the 2 CPUs (the floor with it): compare the CPU time.
+preparing each row in Python (two UUIDs, the outbox JSON), then SQLite maintaining the UUID-keyed indexes of two
+tables and the FULL-sync commit (the insert-only floor). Since issue 14's rerun (1.5× its floor on a quiet
+machine, 4.44 s) `bulk_insert` hands its rows to the driver's executemany with the columns' own bind processors
+(SQLAlchemy's per-row parameter handling was ~1 s), draws its ids in one batch (`store.base.new_ids`) and
+converts only date columns for JSON. Wall time roughly doubles when other jobs load the 2 CPUs (the floor with
+it): compare the ratio and the CPU time.
 
 **Other figures** (year {first['year'] - 1}, the demo's open collection year; best of 3–5):
 

@@ -239,7 +239,8 @@ class ChangeRecorder:
         prepared: list[dict[str, Any]] = [{**fillers, **row} for row in rows]
         if not prepared:
             return 0
-        ids = iter(new_ids(len(prepared) * (2 if record_outbox else 1)))
+        without_id = sum(1 for row in prepared if row["id"] is None)
+        ids = iter(new_ids(without_id + (len(prepared) if record_outbox else 0)))
         outbox: list[dict[str, Any]] = []
         created = utcnow()
         travel_keys = [k for k in prepared[0] if k in travelling]

@@ -1576,11 +1576,6 @@ class _Progress:
 
 
 def _insert(ws: Workspace, session: Session, model: type, rows: list[dict[str, Any]], summary: str) -> int:
-    # SQLAlchemy's bulk insert leaves None values out and starts a new statement whenever the
-    # set of keys changes from one row to the next; rows ordered by their pattern of None
-    # fields go in a few executemany calls instead of one statement per run of rows.
-    nullable = [c.key for c in model.__table__.columns if c.nullable]
-    rows = sorted(rows, key=lambda row: tuple(row.get(key) is None for key in nullable))
     count = 0
     for chunk in chunks(rows, CHUNK):
         count += ws.recorder.bulk_insert(session, model, chunk, summary=summary, record_outbox=False)

@@ -20,22 +20,30 @@ PACKAGE = Path(find_spec("pypinyin").submodule_search_locations[0])
 @pytest.mark.parametrize("name", ["pinyin_dict.json", "phrases_dict.json"])
 def test_each_dictionary_reads_the_same_as_json_loads(name):
     text = (PACKAGE / name).read_text(encoding="utf8")
-    assert read_json_object(text) == json.loads(text)
+    expected = json.loads(text)
+    assert read_json_object(text) == expected
+    assert read_json_object(text, piece_chars=1) == expected  # every cut tried, inner ones included
 
 
 @pytest.mark.parametrize("text, expected", [
     ("{}", {}),
     (' \n{ "a" : [1, {"b": "c"}] ,\n"d":"e,\\"f"}\n', {"a": [1, {"b": "c"}], "d": 'e,"f'}),
     ('{"重": [["chóng"], ["qìng"]]}', {"重": [["chóng"], ["qìng"]]}),
+    # cuts inside values (a list of readings, a nested object) and a key seen twice (the last wins)
+    ('{"a": [\n"x",\n"y"\n],\n"b": {"c": 1,\n"d": [2,\n"e"]},\n"a": 3\n}', {"a": 3, "b": {"c": 1, "d": [2, "e"]}}),
 ])
 def test_any_json_object_reads_as_json_loads_reads_it(text, expected):
     assert read_json_object(text) == json.loads(text) == expected
+    assert read_json_object(text, piece_chars=1) == expected
 
 
-@pytest.mark.parametrize("text", ["[1, 2]", '{"a" 1}', '{"a": 1 "b": 2}', '{"a": 1,', ""])
+@pytest.mark.parametrize("text", ["[1, 2]", '{"a" 1}', '{"a": 1 "b": 2}', '{"a": 1,', "",
+                                  '{"a": [1,\n"b": 2}'])
 def test_what_is_not_a_json_object_is_refused(text):
     with pytest.raises(ValueError):
         read_json_object(text)
+    with pytest.raises(ValueError):
+        read_json_object(text, piece_chars=1)
 
 
 CHILD = """
