@@ -122,6 +122,24 @@ def note_contact(engine: Engine, code: str, *, app_version: str | None = None, d
             conn.execute(insert(T_INFO).values(code=code, users="[]", **{"app_version": "", **values}))
 
 
+def note_versions(engine: Engine, versions: dict[str, str]) -> int:
+    """Remember the app version of the stations whose token hashes are the keys, in one
+    transaction (unknown tokens are skipped); returns how many stations were noted."""
+    if not versions:
+        return 0
+    with engine.begin() as conn:
+        codes = dict(conn.execute(select(T_STATION.c.token_hash, T_STATION.c.code).where(
+            T_STATION.c.token_hash.in_(sorted(versions)))).all())
+        known = set(conn.execute(select(T_INFO.c.code).where(T_INFO.c.code.in_(sorted(codes.values())))).scalars())
+        for digest, code in codes.items():
+            version = versions[digest][:32]
+            if code in known:
+                conn.execute(update(T_INFO).where(T_INFO.c.code == code).values(app_version=version))
+            else:
+                conn.execute(insert(T_INFO).values(code=code, users="[]", app_version=version))
+    return len(codes)
+
+
 def setup_file(server_url: str, code: str, token: str) -> str:
     return json.dumps({"kind": SETUP_FILE_KIND, "server": server_url, "station": code, "token": token},
                       ensure_ascii=False, indent=2)
