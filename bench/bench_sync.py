@@ -479,7 +479,7 @@ def run(args) -> dict:
         # through the store with and without it, alternately, in this run
         results.update(validation_cost(db_url, village_code, ids, args.validation_rounds))
         print(f"validation layer: push of 5,000 changes {results['validated_push_s']:.2f} s with, "
-              f"{results['unvalidated_push_s']:.2f} s without = +{results['validation_cost_pct']:.1f} % "
+              f"{results['unvalidated_push_s']:.2f} s without = {results['validation_cost_pct']:+.1f} % "
               f"(median of the paired rounds; with {[round(t, 2) for t in results['validation_timings']['with']]}, "
               f"without {[round(t, 2) for t in results['validation_timings']['without']]})", flush=True)
 
@@ -542,7 +542,7 @@ def write_results(results: list[dict], path: Path, section: str = SECTION) -> No
                   f"| Validation layer (issue 9): the same 5,000 pushed changes with and without it "
                   f"(`Store.push`, 10 batches of 500, median ratio of {r['validation_rounds']} back-to-back pairs, order alternating) "
                   f"| ≤ 15 % | {verdict(r['validation_cost_pct'] <= GOALS['validation_cost_pct'])} "
-                  f"**+{r['validation_cost_pct']:.1f} %** ({r['validated_push_s']:.2f} s with) "
+                  f"**{r['validation_cost_pct']:+.1f} %** ({r['validated_push_s']:.2f} s with) "
                   f"| without it: {r['unvalidated_push_s']:.2f} s |",
                   f"| 500 stations, no-op syncs ({r['load_requests']:,} requests, {r['load_concurrency']} at a time) "
                   f"| p99 < 500 ms | {verdict(r['load_p99_ms'] < GOALS['load_p99_ms'])} "
