@@ -106,3 +106,24 @@ def test_the_notices_page_opens_the_broadcast_panel(qtbot, ctx):
     dialog = page.findChild(type(page.open_broadcast()))
     qtbot.addWidget(dialog)
     assert dialog.panel.village.count() >= 1 and dialog.panel.make_button.text() == "生成广播"
+
+
+def test_in_the_policy_section_the_list_waits_for_its_tab_then_loads(qtbot, ctx, monkeypatch):
+    """Built beside the 政策 page's first paint, the list's first build stalled it (issue 10); it is
+    built when its tab is shown, and at the latest shortly after, even in a window never shown."""
+    from station_app.ui.sections import qa_page
+
+    monkeypatch.setattr(qa_page, "QA_DEFERRED_LOAD_MS", 60_000)
+    page = QaPage(ctx, load_when_shown=True)
+    qtbot.addWidget(page)
+    assert page.items == [] and page.list.count() == 0  # nothing built yet
+    with qtbot.waitSignal(page.loaded, timeout=30_000):
+        page.show()
+    assert page.list.count() >= 3
+
+    monkeypatch.setattr(qa_page, "QA_DEFERRED_LOAD_MS", 10)
+    hidden = QaPage(ctx, load_when_shown=True)
+    qtbot.addWidget(hidden)
+    with qtbot.waitSignal(hidden.loaded, timeout=30_000):
+        pass
+    assert hidden.list.count() >= 3 and not hidden.isVisible()

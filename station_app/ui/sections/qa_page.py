@@ -36,6 +36,8 @@ from . import PageContext
 
 #: Typing pauses this long before the list is filtered (the list is in memory: short).
 QA_FILTER_DELAY_MS = 120
+#: A list built on first show is built by this time anyway (a window never shown, a test).
+QA_DEFERRED_LOAD_MS = 1500
 ALL_TOPICS = "全部主题"
 
 
@@ -98,8 +100,9 @@ class QaPage(QWidget):
     def __init__(self, ctx: PageContext, parent: QWidget | None = None, *, load_when_shown: bool = False):
         super().__init__(parent)
         self.ctx = ctx
-        #: In the 政策 section the list is built when its tab is first shown, not while the
-        #: section's first tab paints (the first build loads the pinyin dictionaries).
+        #: In the 政策 section the list is built when its tab is first shown (or, at the latest,
+        #: QA_DEFERRED_LOAD_MS after the page was made), not while the section's first tab
+        #: paints: the first build loads the pinyin dictionaries.
         self._load_pending = load_when_shown
         self.items: list[policy_qa.QaItem] = []
         self.shown: list[policy_qa.QaItem] = []
@@ -159,11 +162,16 @@ class QaPage(QWidget):
         self.edit_button.clicked.connect(self.edit_current)
         self.remove_button.clicked.connect(self.remove_current)
         self._update_buttons()
-        if not load_when_shown:
+        if load_when_shown:
+            QTimer.singleShot(QA_DEFERRED_LOAD_MS, self, self._load_if_pending)
+        else:
             self.reload()
 
     def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
+        self._load_if_pending()
+
+    def _load_if_pending(self) -> None:
         if self._load_pending:
             self._load_pending = False
             self.reload()
