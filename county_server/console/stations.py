@@ -109,17 +109,21 @@ def station_users(engine: Engine, code: str) -> list[dict[str, Any]]:
     return json.loads(text or "[]")
 
 
-def note_contact(engine: Engine, code: str, *, app_version: str | None = None, drift_ms: int | None = None) -> None:
-    """Remember a station's app version and its clock drift (measured at a push)."""
+def _set_info(conn, code: str, values: dict[str, Any]) -> None:
+    """Set ``values`` on a station's info row, making the row the first time."""
+    if conn.execute(update(T_INFO).where(T_INFO.c.code == code).values(**values)).rowcount == 0:
+        conn.execute(insert(T_INFO).values(code=code, users="[]", **{"app_version": "", **values}))
+
+
+def note_contact(engine: Engine, code: str, *, drift_ms: int | None = None) -> None:
+    """Remember a station's clock drift (measured at a push); its app version comes in batches
+    (``note_versions``)."""
     values: dict[str, Any] = {}
-    if app_version is not None:
-        values["app_version"] = app_version[:32]
     if drift_ms is not None:
         values["clock_drift_ms"] = drift_ms
         values["last_push_at"] = utcnow()
     with engine.begin() as conn:
-        if conn.execute(update(T_INFO).where(T_INFO.c.code == code).values(**values)).rowcount == 0:
-            conn.execute(insert(T_INFO).values(code=code, users="[]", **{"app_version": "", **values}))
+        _set_info(conn, code, values)
 
 
 def note_versions(engine: Engine, versions: dict[str, str]) -> int:
@@ -130,13 +134,8 @@ def note_versions(engine: Engine, versions: dict[str, str]) -> int:
     with engine.begin() as conn:
         codes = dict(conn.execute(select(T_STATION.c.token_hash, T_STATION.c.code).where(
             T_STATION.c.token_hash.in_(sorted(versions)))).all())
-        known = set(conn.execute(select(T_INFO.c.code).where(T_INFO.c.code.in_(sorted(codes.values())))).scalars())
         for digest, code in codes.items():
-            version = versions[digest][:32]
-            if code in known:
-                conn.execute(update(T_INFO).where(T_INFO.c.code == code).values(app_version=version))
-            else:
-                conn.execute(insert(T_INFO).values(code=code, users="[]", app_version=version))
+            _set_info(conn, code, {"app_version": versions[digest][:32]})
     return len(codes)
 
 

@@ -354,14 +354,9 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         session.execute(insert(table), rows)
         return
     keys = list(rows[0])
-    defaults: dict[str, Any] = {}
-    for column in table.columns:
-        if column.key in rows[0] or column.default is None or (column.primary_key and column.autoincrement):
-            continue
-        if column.default.is_scalar:
-            defaults[column.key] = column.default.arg
-        elif column.default.is_callable:
-            defaults[column.key] = column.default.arg(None)
+    defaults = {column.key: _batch_default(column) for column in table.columns
+                if column.key not in rows[0] and _has_batch_default(column)
+                and not (column.primary_key and column.autoincrement)}
     columns = [table.c[key] for key in keys] + [table.c[key] for key in defaults]
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
     fixed = tuple(defaults.values())
@@ -395,23 +390,26 @@ def _dated_columns(model: type[SyncedMixin]) -> frozenset[str]:
     return frozenset(dated)
 
 
+def _has_batch_default(column) -> bool:
+    """A Python-side default (a value, or a function of nothing) that one batch can share."""
+    return column.default is not None and (column.default.is_scalar or column.default.is_callable)
+
+
+def _batch_default(column) -> Any:
+    """The column's Python-side default, evaluated once for a whole batch (None without one)."""
+    if not _has_batch_default(column):
+        return None
+    return column.default.arg if column.default.is_scalar else column.default.arg(None)
+
+
 def _column_fillers(model: type[SyncedMixin]) -> dict[str, Any]:
     """Every column with its default (or None), so each Core row has the same keys.
 
     Callable defaults are evaluated once per batch (one timestamp per batch is what we want);
     the id is the exception, drawn per row by the caller.
     """
-    fillers: dict[str, Any] = {}
-    for column in model.__table__.columns:
-        default = column.default
-        if default is None or column.key == "id":
-            fillers[column.key] = None
-        elif default.is_scalar:
-            fillers[column.key] = default.arg
-        elif default.is_callable:
-            fillers[column.key] = default.arg(None)
-        else:
-            fillers[column.key] = None
+    fillers: dict[str, Any] = {column.key: _batch_default(column) if column.key != "id" else None
+                               for column in model.__table__.columns}
     fillers["deleted"] = False
     fillers["row_version"] = 0
     return fillers
